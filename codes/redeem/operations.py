@@ -1,0 +1,350 @@
+"""Redeeming a code: one transaction that re-checks the code, counts the use, takes
+the seat if the person is new to the organization, and writes the redemption,
+memberships, enrollments and the audit event (DESIGN.md "Redeeming")."""
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit, status
+from ..codetext import MAX_TYPED, canonical
+from ..database import insert_ignore
+from ..errors import DomainError
+from ..extensions import db
+from ..models import (
+    ROLE_TEACHER,
+    AuditEvent,
+    ClassroomCourse,
+    ClassroomLeader,
+    ClassroomMember,
+    Code,
+    Course,
+    CourseInstructor,
+    Enrollment,
+    Organization,
+    OrgMember,
+    Redemption,
+    utcnow,
+)
+from ..timeutil import format_local
+
+UNKNOWN = "unknown"
+INVALID = "invalid"
+INACTIVE = "inactive"
+USED_UP = "used"
+DOMAIN = "domain"
+NO_SEATS = "no_seats"
+LIMITED = "limited"
+OK = "ok"
+ALREADY = "already"
+
+# Outcomes that say nothing true about a code a person was given: the ones a
+# guesser produces, and the ones the attempt limits count.
+GUESS_OUTCOMES = (UNKNOWN, INVALID)
+
+
+class RedeemRefused(DomainError):
+    def __init__(self, outcome, message, code=None):
+        super().__init__(message, field="code")
+        self.outcome = outcome
+        self.code = code
+
+
+@dataclass
+class Redeemed:
+    code: Code
+    already: bool
+    took_seat: bool = False
+    classrooms: list = field(default_factory=list)
+    courses: list = field(default_factory=list)
+
+    @property
+    def outcome(self):
+        return ALREADY if self.already else OK
+
+    @property
+    def places(self):
+        names = [c.name for c in self.classrooms] + [c.name for c in self.courses]
+        return ", ".join(names) or self.code.organization.name
+
+    @property
+    def message(self):
+        if self.already:
+            return f"You're already in {self.places}."
+        if self.code.role == ROLE_TEACHER:
+            return f"You now teach {self.places}."
+        return f"You joined {self.places}."
+
+
+@dataclass(frozen=True)
+class AttemptLimits:
+    """How many failed attempts an account, and separately an address, may make
+    within the window before it must wait."""
+
+    per_account: int = 10
+    per_address: int = 30
+    window: timedelta = timedelta(minutes=15)
+
+
+def _refusal_for_status(code, now):
+    org = code.organization
+    state = status.code_status(code, now)
+    if state == status.DEACTIVATED:
+        return RedeemRefused(
+            INVALID,
+            "That code is no longer valid. Ask whoever gave it to you for a new one.",
+            code,
+        )
+    if state == status.EXPIRED:
+        return RedeemRefused(
+            INACTIVE,
+            f"That code is not active any more: it expired on "
+            f"{format_local(org, code.valid_until)}. Ask whoever gave it to you for a new one.",
+            code,
+        )
+    if state == status.USED:
+        return RedeemRefused(
+            USED_UP,
+            "That code has reached its limit of uses. Ask whoever gave it to you for another.",
+            code,
+        )
+    if state == status.OFF:
+        return RedeemRefused(
+            INACTIVE,
+            "That code is not active right now. Ask whoever gave it to you when it will be.",
+            code,
+        )
+    if state == status.SCHEDULED:
+        return RedeemRefused(
+            INACTIVE,
+            f"That code is not active yet. It opens on {format_local(org, code.valid_from)}.",
+            code,
+        )
+    return None
+
+
+def _check_domain(user, code):
+    domains = code.domains
+    if not domains:
+        return
+    needed = " or ".join("@" + d for d in domains)
+    if user.email_domain not in domains:
+        raise RedeemRefused(
+            DOMAIN,
+            f"This code is only for email addresses ending in {needed}. "
+            f"Sign in with such an address to use it.",
+            code,
+        )
+    if not user.email_verified:
+        raise RedeemRefused(
+            DOMAIN,
+            f"This code is only for verified {needed} addresses. Verify your email "
+            f"address with the link we sent you, then enter the code again.",
+            code,
+        )
+
+
+def _take_seat(user, org):
+    """Make the person a student member, taking one seat the first time only.
+
+    The organization's row is locked first (FOR UPDATE on PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serializes writers), then membership is read again,
+    so two codes redeemed at once by one person never take two seats, and the
+    guarded UPDATE never lets seats_taken pass the limit."""
+    db.session.execute(
+        select(Organization.id).where(Organization.id == org.id).with_for_update()
+    )
+    member = db.session.scalar(
+        select(OrgMember)
+        .where(OrgMember.org_id == org.id, OrgMember.user_id == user.id)
+        .execution_options(populate_existing=True)
+    )
+    if member is not None and member.is_student:
+        return False
+    taken = db.session.execute(
+        update(Organization)
+        .where(
+            Organization.id == org.id,
+            or_(
+                Organization.seat_limit.is_(None),
+                Organization.seats_taken < Organization.seat_limit,
+            ),
+        )
+        .values(seats_taken=Organization.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        raise RedeemRefused(
+            NO_SEATS,
+            f"{org.name} has no seats left. Contact its administrator.",
+        )
+    if member is None:
+        db.session.add(OrgMember(org_id=org.id, user_id=user.id, is_student=True, took_seat=True))
+    else:
+        member.is_student = True
+        member.took_seat = True
+    db.session.flush()
+    return True
+
+
+def _count_use(code, now):
+    """Count one use, re-checking every limit in the UPDATE itself: on PostgreSQL
+    a second writer waits for the first and re-evaluates the WHERE on the new
+    row, so exactly max_uses requests win."""
+    counted = db.session.execute(
+        update(Code)
+        .where(
+            Code.id == code.id,
+            Code.deactivated_at.is_(None),
+            Code.deleted_at.is_(None),
+            Code.enabled.is_(True),
+            or_(Code.valid_from.is_(None), Code.valid_from <= now),
+            or_(Code.valid_until.is_(None), Code.valid_until >= now),
+            or_(Code.max_uses.is_(None), Code.uses < Code.max_uses),
+        )
+        .values(uses=Code.uses + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if counted != 1:
+        db.session.refresh(code)
+        raise _refusal_for_status(code, now) or RedeemRefused(
+            USED_UP, "That code has reached its limit of uses."
+        )
+
+
+def _place(user, code):
+    """Put the person where the code says; returns the ids of the courses it enrolls
+    them in (the code's own and those of its classrooms)."""
+    classroom_ids = [c.id for c in code.classrooms]
+    direct_course_ids = {c.id for c in code.courses}
+    if code.role == ROLE_TEACHER:
+        insert_ignore(db.session, ClassroomLeader,
+                      [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids])
+        insert_ignore(db.session, CourseInstructor,
+                      [{"course_id": cid, "user_id": user.id} for cid in sorted(direct_course_ids)])
+        insert_ignore(db.session, OrgMember, [{"org_id": code.org_id, "user_id": user.id}])
+        return direct_course_ids
+    classroom_course_ids = set()
+    if classroom_ids:
+        classroom_course_ids = set(db.session.scalars(
+            select(ClassroomCourse.course_id).where(ClassroomCourse.classroom_id.in_(classroom_ids))
+        ))
+    insert_ignore(db.session, ClassroomMember,
+                  [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids])
+    insert_ignore(db.session, Enrollment,
+                  [{"course_id": cid, "user_id": user.id}
+                   for cid in sorted(direct_course_ids | classroom_course_ids)])
+    return direct_course_ids | classroom_course_ids
+
+
+def _courses(ids):
+    if not ids:
+        return []
+    return db.session.scalars(select(Course).where(Course.id.in_(ids)).order_by(Course.name)).all()
+
+
+def find_code(text):
+    """The code a typed text names, deleted ones included, or None."""
+    if len(text or "") > MAX_TYPED:
+        return None
+    key = canonical(text)
+    if not key:
+        return None
+    return db.session.scalar(select(Code).where(Code.key == key))
+
+
+def redeem(user, text, now=None):
+    """Redeem a typed code for a person, whole or not at all.
+
+    Keeps: never more redemptions than max uses; never more seats than the
+    organization's limit; one seat per person per organization whatever codes
+    they redeem; a second redemption of one code counts nothing. Raises
+    RedeemRefused with the message the person should read."""
+    now = now or utcnow()
+    code = find_code(text)
+    if code is None:
+        raise RedeemRefused(UNKNOWN, "We don't recognize that code. Check it and try again.")
+    if code.deleted_at is not None:
+        raise RedeemRefused(
+            INVALID,
+            "That code is no longer valid. Ask whoever gave it to you for a new one.",
+            code,
+        )
+    already = db.session.scalar(
+        select(Redemption.id).where(Redemption.code_id == code.id, Redemption.user_id == user.id)
+    )
+    if already is not None:
+        return Redeemed(code, already=True, classrooms=code.classrooms, courses=code.courses)
+    refusal = _refusal_for_status(code, now)
+    if refusal is not None:
+        raise refusal
+    _check_domain(user, code)
+    _count_use(code, now)
+    took_seat = False
+    if code.role != ROLE_TEACHER:
+        took_seat = _take_seat(user, code.organization)
+    course_ids = _place(user, code)
+    db.session.add(Redemption(code_id=code.id, user_id=user.id, org_id=code.org_id,
+                              took_seat=took_seat, created_at=now))
+    db.session.flush()
+    return Redeemed(code, already=False, took_seat=took_seat,
+                    classrooms=code.classrooms, courses=_courses(course_ids))
+
+
+def wait_needed(user, ip, limits, now=None):
+    """How long this account or address must wait before trying again (a
+    timedelta), or None. Failed attempts are counted per account and, apart,
+    per address, from the audit trail every server worker shares."""
+    now = now or utcnow()
+    since = now - limits.window
+    failed = select(func.count(), func.min(AuditEvent.created_at)).where(
+        AuditEvent.action.in_([f"redeem.{o}" for o in GUESS_OUTCOMES]),
+        AuditEvent.created_at > since,
+    )
+    checks = [(AuditEvent.actor_id == user.id, limits.per_account)]
+    if ip:
+        checks.append((AuditEvent.ip == ip, limits.per_address))
+    waits = []
+    for condition, limit in checks:
+        count, oldest = db.session.execute(failed.where(condition)).one()
+        if count >= limit:
+            waits.append(oldest + limits.window - now)
+    return max(waits) if waits else None
+
+
+def describe_wait(wait):
+    minutes = max(1, math.ceil(wait.total_seconds() / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Too many codes that didn't work. Wait {minutes} {unit}, then try again."
+
+
+def attempt_redeem(user, text, limits, now=None):
+    """A person's attempt to redeem, as the code box makes it: refused while the
+    account or address must wait; otherwise redeemed in a savepoint, so a
+    refusal leaves nothing but its audit event. Every attempt is audited."""
+    now = now or utcnow()
+    key = canonical(text)[:MAX_TYPED]
+    wait = wait_needed(user, audit.client_address(), limits, now)
+    if wait is not None:
+        audit.record(user, f"redeem.{LIMITED}", at=now, key=key)
+        raise RedeemRefused(LIMITED, describe_wait(wait))
+    for retry in (False, True):
+        try:
+            with db.session.begin_nested():
+                result = redeem(user, text, now)
+            break
+        except RedeemRefused as refusal:
+            code = refusal.code
+            audit.record(user, f"redeem.{refusal.outcome}", code,
+                         org_id=code.org_id if code else None, at=now, key=key)
+            raise
+        except IntegrityError:
+            # The same person redeemed the same code in a parallel request that
+            # committed first; the second try finds it and counts nothing.
+            if retry:
+                raise
+    audit.record(user, f"redeem.{result.outcome}", result.code, at=now, key=key,
+                 took_seat=result.took_seat)
+    return result

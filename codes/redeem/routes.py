@@ -1,0 +1,70 @@
+"""A student's profile: the code box, and the classrooms and courses they are in."""
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Classroom, ClassroomMember, Course, Enrollment, Redemption
+from ..web import form_status, is_htmx, see_other
+from . import operations
+from .forms import RedeemForm
+
+bp = Blueprint("redeem", __name__)
+
+
+def limits():
+    config = current_app.config
+    return operations.AttemptLimits(
+        per_account=config["REDEEM_FAILURES_PER_ACCOUNT"],
+        per_address=config["REDEEM_FAILURES_PER_ADDRESS"],
+        window=timedelta(minutes=config["REDEEM_FAILURE_WINDOW_MINUTES"]),
+    )
+
+
+def my_places(user):
+    classrooms = db.session.scalars(
+        select(Classroom).join(ClassroomMember, ClassroomMember.classroom_id == Classroom.id)
+        .where(ClassroomMember.user_id == user.id).order_by(Classroom.name)
+    ).all()
+    courses = db.session.scalars(
+        select(Course).join(Enrollment, Enrollment.course_id == Course.id)
+        .where(Enrollment.user_id == user.id).order_by(Course.name)
+    ).all()
+    redemptions = db.session.scalars(
+        select(Redemption).where(Redemption.user_id == user.id)
+        .order_by(Redemption.created_at.desc())
+    ).all()
+    return {"classrooms": classrooms, "courses": courses, "redemptions": redemptions}
+
+
+def _profile(form, result=None, status=200):
+    template = "redeem/_redeem.html" if is_htmx() else "redeem/profile.html"
+    return render_template(template, form=form, result=result, **my_places(current_user)), status
+
+
+@bp.get("/profile")
+@login_required
+def profile():
+    return _profile(RedeemForm(formdata=None))
+
+
+@bp.post("/redeem")
+@login_required
+def redeem():
+    form = RedeemForm()
+    if not form.validate_on_submit():
+        return _profile(form, status=form_status())
+    try:
+        result = operations.attempt_redeem(current_user, form.code.data, limits())
+    except operations.RedeemRefused as refusal:
+        # The refusal left nothing but its audit event, which must be kept.
+        db.session.commit()
+        form.code.errors = [refusal.message]
+        return _profile(form, status=form_status())
+    db.session.commit()
+    if is_htmx():
+        return _profile(RedeemForm(formdata=None), result=result)
+    flash(result.message, "success")
+    return see_other("redeem.profile")

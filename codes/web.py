@@ -1,0 +1,106 @@
+"""What every page shares: htmx page-or-fragment answers, login handling,
+security headers and template helpers."""
+from urllib.parse import urlsplit
+
+from flask import abort, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from . import status as code_status
+from .errors import FieldErrors
+from .extensions import db, login_manager
+from .manage.operations import OutOfScope
+from .models import User
+from .timeutil import format_local
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def is_htmx():
+    """An htmx request that wants a fragment (history restores want whole pages)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def page_or_fragment(page, fragment, status=200, **context):
+    """One URL, one source: the full page for a plain request, the partial the
+    page includes for htmx. Caches must keep the two apart."""
+    response = make_response(render_template(fragment if is_htmx() else page, **context), status)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def see_other(endpoint, **values):
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+def form_status():
+    """A form with errors: 422 for a plain post; 200 for htmx, which swaps only 2xx."""
+    return 200 if is_htmx() else 422
+
+
+def safe_next(target):
+    """Only a path on this site: never another host."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def back(default):
+    """After a plain post: 303 to the page the form came from, or the default."""
+    return redirect(safe_next(request.form.get("next")) or default, code=303)
+
+
+def apply_errors(form, error):
+    """Put a domain error's messages beside the form's fields."""
+    errors = error.errors if isinstance(error, FieldErrors) else {None: error.message}
+    for name, message in errors.items():
+        target = form._fields.get(name) if name else None
+        if target is None:
+            form.form_errors.append(message)
+        else:
+            target.errors = [*target.errors, message]
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    return db.session.get(User, int(user_id))
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    login = url_for("auth.login", next=request.full_path if request.query_string else request.path)
+    if is_htmx():
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = login
+        return response
+    return redirect(login)
+
+
+def init_app(app):
+    @app.errorhandler(OutOfScope)
+    def out_of_scope(error):
+        abort(404)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if current_user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.jinja_env.globals.update(
+        is_htmx=is_htmx,
+        code_status=code_status.code_status,
+        format_local=format_local,
+    )

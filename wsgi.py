@@ -1,0 +1,3 @@
+from codes import create_app
+
+app = create_app()
