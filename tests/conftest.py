@@ -16,6 +16,8 @@ from codes.extensions import db
 from codes.manage.operations import CodeInput, create_code
 from codes.orgs import operations as orgs
 
+pytest_plugins = ["browser_support"]
+
 PASSWORD = "correct-horse-battery"
 REQUIRE_SERVICES = os.environ.get("CODES_REQUIRE_SERVICES") == "1"
 

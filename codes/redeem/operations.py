@@ -146,7 +146,7 @@ def _check_domain(user, code):
         )
 
 
-def _take_seat(user, org):
+def take_seat(user, org):
     """Make the person a student member, taking one seat the first time only.
 
     The organization's row is locked first (FOR UPDATE on PostgreSQL; SQLite's
@@ -284,7 +284,7 @@ def redeem(user, text, now=None):
     _count_use(code, now)
     took_seat = False
     if code.role != ROLE_TEACHER:
-        took_seat = _take_seat(user, code.organization)
+        took_seat = take_seat(user, code.organization)
     course_ids = _place(user, code)
     db.session.add(Redemption(code_id=code.id, user_id=user.id, org_id=code.org_id,
                               took_seat=took_seat, created_at=now))
