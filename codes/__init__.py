@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import database
@@ -81,9 +81,5 @@ def create_app(test_config=None):
 
     from . import cli
     cli.init_app(app)
-
-    @app.errorhandler(404)
-    def not_found(error):
-        return render_template("errors/404.html"), 404
 
     return app

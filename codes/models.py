@@ -2,6 +2,7 @@
 zone is applied when people type or read them (see codes.timeutil)."""
 from datetime import datetime, timezone
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
@@ -72,7 +73,9 @@ class User(UserMixin, db.Model):
         return email.strip().lower()
 
     def set_password(self, password):
-        self.password_hash = generate_password_hash(password)
+        # Tests lower the cost through PASSWORD_HASH_METHOD; production keeps scrypt.
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)

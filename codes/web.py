@@ -2,7 +2,7 @@
 security headers and template helpers."""
 from urllib.parse import urlsplit
 
-from flask import abort, make_response, redirect, render_template, request, url_for
+from flask import make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from . import status as code_status
@@ -85,9 +85,10 @@ def unauthorized():
 
 
 def init_app(app):
+    @app.errorhandler(404)
     @app.errorhandler(OutOfScope)
-    def out_of_scope(error):
-        abort(404)
+    def not_found(error):
+        return render_template("errors/404.html"), 404
 
     @app.after_request
     def security_headers(response):

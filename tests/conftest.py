@@ -66,6 +66,7 @@ def build_app(database_url, **extra):
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "test-secret",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "SQLALCHEMY_DATABASE_URI": database_url,
         **extra,
     })
