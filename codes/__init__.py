@@ -8,9 +8,11 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import database
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, login_manager, mailer, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+ENV_NUMBERS = ("PROXY_HOPS", "REDEEM_FAILURES_PER_ACCOUNT", "REDEEM_FAILURES_PER_ADDRESS",
+               "REDEEM_FAILURE_WINDOW_MINUTES")
 
 
 def _secret_key(instance_path):
@@ -45,10 +47,25 @@ def create_app(test_config=None):
         REDEEM_FAILURES_PER_ADDRESS=30,
         REDEEM_FAILURE_WINDOW_MINUTES=15,
         PROXY_HOPS=0,
+        # Roster files are the largest uploads (1 MB); refuse bigger bodies before reading them.
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        # Served over HTTPS (the proxy's job): cookies are sent only over it, and HSTS.
+        HTTPS=False,
+        # Where failed redemption attempts are counted: empty for the app's own
+        # database (the audit trail), or a redis:// URL shared by every app server.
+        RATELIMIT_STORAGE_URI="",
     )
     app.config.from_pyfile("config.py", silent=True)
     if os.environ.get("DATABASE_URL"):
         app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    # Servers are configured by their environment (docs/DEPLOY.md).
+    if os.environ.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = os.environ["RATELIMIT_STORAGE_URI"]
+    for name in ENV_NUMBERS:
+        if os.environ.get(name):
+            app.config[name] = int(os.environ[name])
+    if os.environ.get("HTTPS") == "1":
+        app.config["HTTPS"] = True
     if test_config:
         app.config.update(test_config)
     app.config["SQLALCHEMY_DATABASE_URI"] = database.normalize_database_url(
@@ -56,9 +73,10 @@ def create_app(test_config=None):
     )
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or _secret_key(app.instance_path)
-    if os.environ.get("HTTPS") == "1":
+    if app.config.get("HTTPS"):
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
+        app.config["PREFERRED_URL_SCHEME"] = "https"
     if app.config["PROXY_HOPS"]:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -67,16 +85,28 @@ def create_app(test_config=None):
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    mailer.init_app(app)
 
     from . import web
     web.init_app(app)
+    from .redeem import limits
+    limits.init_app(app)
 
+    from .auditlog.routes import bp as auditlog_bp
     from .auth.routes import bp as auth_bp
+    from .bulk.routes import bp as bulk_bp
+    from .joincodes.routes import bp as joincodes_bp
+    from .links.routes import bp as links_bp
     from .manage.routes import bp as manage_bp
     from .orgs.routes import bp as orgs_bp
+    from .parents.routes import bp as parents_bp
     from .redeem.routes import bp as redeem_bp
+    from .reports.routes import bp as reports_bp
+    from .seats.routes import bp as seats_bp
+    from .users.routes import bp as users_bp
 
-    for blueprint in (auth_bp, orgs_bp, manage_bp, redeem_bp):
+    for blueprint in (auth_bp, orgs_bp, manage_bp, redeem_bp, bulk_bp, auditlog_bp,
+                      users_bp, reports_bp, seats_bp, joincodes_bp, links_bp, parents_bp):
         app.register_blueprint(blueprint)
 
     from . import cli

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -163,6 +164,13 @@ class Enrollment(db.Model):
 
 class Classroom(db.Model):
     __tablename__ = "classrooms"
+    __table_args__ = (
+        CheckConstraint("seat_allotment IS NULL OR seat_allotment >= 0",
+                        name="seat_allotment_positive"),
+        CheckConstraint("seats_used >= 0", name="seats_used_positive"),
+        CheckConstraint("seat_allotment IS NULL OR seats_used <= seat_allotment",
+                        name="seats_used_within_allotment"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(
@@ -170,6 +178,18 @@ class Classroom(db.Model):
     )
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The most new seats its codes may take, reserved for it; empty for no
+    # allotment (docs/SEATS.md).
+    seat_allotment: Mapped[int | None] = mapped_column(Integer)
+    # A counter of the new seats its codes took, updated under the organization's
+    # row lock like Organization.seats_taken.
+    seats_used: Mapped[int] = mapped_column(Integer, default=0)
+    # Its one current join code; the ones it replaced stay, deactivated.
+    join_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id", ondelete="SET NULL"))
+    join_code: Mapped["Code | None"] = relationship(foreign_keys=[join_code_id])
+    # Whether the parents linked to its members see it (docs/PARENTS.md): off
+    # until a teacher turns it on.
+    parents_can_see: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organization: Mapped[Organization] = relationship(back_populates="classrooms")
     courses: Mapped[list["Course"]] = relationship(
@@ -226,6 +246,7 @@ class CodeCourse(db.Model):
 
 ROLE_STUDENT = "student"
 ROLE_TEACHER = "teacher"
+REPLACED = "replaced"
 
 
 class Code(db.Model):
@@ -234,6 +255,13 @@ class Code(db.Model):
         CheckConstraint("max_uses IS NULL OR max_uses >= 1", name="max_uses_positive"),
         CheckConstraint("max_uses IS NULL OR uses <= max_uses", name="uses_within_max"),
         Index("ix_codes_org_created", "org_id", "created_at"),
+        # The bulk page's table: an organization's live codes newest first, counted
+        # and searched by key from the index alone, without reading the table.
+        Index("ix_codes_org_listing", "org_id", "deleted_at", "created_at", "id", "key"),
+        # One batch's live codes, newest first (the batch filter, and whether a batch
+        # has a code one may see). org_id and deleted_at are here so that SQLite's
+        # planner, which has no statistics, prefers this index to the one above.
+        Index("ix_codes_batch_created", "batch_id", "org_id", "deleted_at", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -250,9 +278,15 @@ class Code(db.Model):
     allowed_domains: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     deactivated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Why it was deactivated, when the person typing it should know:
+    # REPLACED for a classroom's join code that a new one took over from.
+    deactivated_reason: Mapped[str | None] = mapped_column(String(20))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The bulk generation that made it; empty for custom codes. Indexed by
+    # ix_codes_batch_created below.
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
 
     organization: Mapped[Organization] = relationship()
     created_by: Mapped[User | None] = relationship()
@@ -261,6 +295,10 @@ class Code(db.Model):
     )
     courses: Mapped[list[Course]] = relationship(
         secondary="code_courses", order_by="Course.name", viewonly=True
+    )
+    # The classroom whose current join code this is, if any.
+    join_code_of: Mapped[Classroom | None] = relationship(
+        foreign_keys=[Classroom.join_code_id], viewonly=True, uselist=False
     )
 
     @property
@@ -304,3 +342,68 @@ class AuditEvent(db.Model):
     detail: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Batch(db.Model):
+    """One bulk generation of random codes: who, when, how many, the prefix, and
+    the options every code of it got (JSON: expiry, max_uses, role, targets)."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_org_created", "org_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    count: Mapped[int] = mapped_column(Integer)
+    prefix: Mapped[str] = mapped_column(String(20), default="")
+    options: Mapped[str] = mapped_column(Text, default="{}")
+
+    created_by: Mapped[User | None] = relationship()
+
+
+class ParentCode(db.Model):
+    """A single-use code that links the parent who enters it to one student
+    (docs/PARENTS.md). Its lookup key is unique across parent codes and codes."""
+
+    __tablename__ = "parent_codes"
+    # A student's live codes, oldest first: the five-code limit reads them.
+    __table_args__ = (Index("ix_parent_codes_student_created", "student_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Set when a newer code pushed it out of the student's five, or when it was
+    # cancelled: it no longer links anyone.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    student: Mapped[User] = relationship(foreign_keys=[student_id])
+    used_by: Mapped[User | None] = relationship(foreign_keys=[used_by_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+
+class ParentLink(db.Model):
+    """A parent linked to a student. One row per pair: revoking keeps the row
+    (who, when) and a later code links the pair again on it."""
+
+    __tablename__ = "parent_links"
+    __table_args__ = (UniqueConstraint("parent_id", "student_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    parent: Mapped[User] = relationship(foreign_keys=[parent_id])
+    student: Mapped[User] = relationship(foreign_keys=[student_id])
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])

@@ -1,10 +1,14 @@
 """What every page shares: htmx page-or-fragment answers, login handling,
 security headers and template helpers."""
+from itertools import chain
 from urllib.parse import urlsplit
 
 from flask import make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 
+from . import database
 from . import status as code_status
 from .errors import FieldErrors
 from .extensions import db, login_manager
@@ -16,6 +20,7 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 
 def is_htmx():
@@ -84,11 +89,47 @@ def unauthorized():
     return redirect(login)
 
 
+BUSY_RETRY_SECONDS = 2
+
+
 def init_app(app):
     @app.errorhandler(404)
     @app.errorhandler(OutOfScope)
     def not_found(error):
         return render_template("errors/404.html"), 404
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return render_template("errors/too_large.html"), 413
+
+    @app.errorhandler(CSRFError)
+    def stale_form(error):
+        response = make_response(render_template("errors/stale_form.html"), 400)
+        if is_htmx():
+            # htmx swaps nothing on a 400: reload the page, which brings a fresh token.
+            response.headers["HX-Refresh"] = "true"
+        return response
+
+    @app.before_request
+    def refuse_nul_characters():
+        # No text anyone types holds a NUL character, and PostgreSQL cannot store
+        # or even compare one: refuse it before any form or query sees it.
+        values = chain.from_iterable(d.listvalues() for d in (request.args, request.form))
+        if any("\x00" in value for group in values for value in group):
+            return render_template("errors/bad_input.html"), 400
+
+    @app.errorhandler(OperationalError)
+    def database_busy(error):
+        if not database.is_busy(error):
+            raise error
+        app.logger.warning("Database busy, answered 503: %s", error)
+        # A page of its own, rendered without the context processors: base.html's
+        # navigation, and Flask-Login's current_user, would ask the busy database
+        # who is logged in.
+        response = make_response(app.jinja_env.get_template("errors/busy.html").render(), 503)
+        response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.after_request
     def security_headers(response):
@@ -96,8 +137,14 @@ def init_app(app):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        if current_user.is_authenticated:
-            response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS)
+        if app.config["HTTPS"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # Checked first so that an answer which set its own (the busy page) never
+        # loads the user from a database that is too busy.
+        if "Cache-Control" not in response.headers and current_user.is_authenticated:
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     app.jinja_env.globals.update(

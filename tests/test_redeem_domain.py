@@ -237,3 +237,15 @@ def test_failed_attempts_are_limited_per_account_then_per_address(app, make):
     later = NOW + timedelta(minutes=16)
     with app.test_request_context(environ_base={"REMOTE_ADDR": "10.0.0.1"}):
         assert attempt_redeem(guesser, "REAL-CODE-2027", limits, later).outcome == "ok"
+
+
+def test_a_code_whose_targets_were_all_deleted_is_no_longer_valid(world, make):
+    from codes.orgs import operations as orgs
+    org, room, algebra, student = world
+    lonely = make.classroom(org, "Room Gone")
+    make.code(org, "ORPHAN-CODE-27", classrooms=[lonely])
+    orgs.delete_classroom(org.admin, lonely)
+    db.session.commit()
+    error = refused(student, "ORPHAN-CODE-27")
+    assert error.outcome == "invalid" and "no longer valid" in error.message
+    assert db.session.get(type(org), org.id).seats_taken == 0

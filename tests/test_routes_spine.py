@@ -275,12 +275,13 @@ def test_duplicate_text_in_another_organization_is_refused(client, make, school)
     elm_room = make.classroom(elm, "Elm 1")
     make.code(elm, "SOLO-2027", classrooms=[elm_room])
     client.login(org.admin)
+    before = count(Code)
     response = client.post(f"/classrooms/{room.id}/codes", data={
         "text": "s0l0-2027", "classroom_ids": room.id, "role": "student"})
     assert response.status_code == 422
     assert error_beside(soup(response), "text") == "That code is already taken. Choose another."
     assert "Elm" not in text_of(response)
-    assert count(Code) == 2
+    assert count(Code) == before
 
 
 def test_max_uses_below_uses_is_refused_on_edit(client, make, school):
@@ -388,3 +389,10 @@ def test_login_next_never_leaves_the_site(client, make):
     response = client.post("/login?next=//evil.example/x", data={"email": user.email,
                                                                 "password": PASSWORD})
     assert response.headers["Location"] == "/profile"
+
+
+def test_an_oversized_upload_is_refused_plainly(client, make):
+    client.login(make.user())
+    response = client.post("/redeem", data={"code": "x" * (3 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "too large" in soup(response).find("h1").get_text()

@@ -18,6 +18,7 @@ from ..models import (
     CodeClassroom,
     CodeCourse,
     Course,
+    ParentCode,
     utcnow,
 )
 
@@ -98,9 +99,13 @@ def _set_targets(code, classrooms, courses):
 
 
 def key_taken(key, except_id=None):
+    """Whether another code, or a parent code, already has this lookup key: one
+    key names one thing across the whole site."""
     query = select(Code.id).where(Code.key == key)
     if except_id is not None:
         query = query.where(Code.id != except_id)
+    if db.session.scalar(select(ParentCode.id).where(ParentCode.key == key)) is not None:
+        return True
     return db.session.scalar(query) is not None
 
 
@@ -153,8 +158,16 @@ def create_code(actor, scope, data):
 
 def update_code(actor, scope, code, data):
     """Change a code's text, targets, dates, limits or role. Max uses never drops
-    below the uses already counted."""
+    below the uses already counted; a join code's text changes only through
+    codes.joincodes.operations.change_join_code."""
     text, domains, classrooms, courses = _validated(scope, data, code)
+    if code.join_code_of is not None and canonical(text) != code.key:
+        # Changed here, the old text would become unknown; changed on the
+        # classroom's page, it answers that it was replaced.
+        raise FieldErrors({"text": (
+            f"This is the join code of {code.join_code_of.name}: change its text on the "
+            f"classroom's page, so whoever types the old one learns it was replaced."
+        )})
     code.text, code.key = text, canonical(text)
     code.role = data.role
     code.valid_from, code.valid_until = data.valid_from, data.valid_until

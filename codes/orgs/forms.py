@@ -4,6 +4,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..timeutil import timezone_names
+from .operations import DEFAULT_CODE_DAYS
 
 
 class NameForm(FlaskForm):
@@ -16,8 +17,8 @@ class OrganizationForm(NameForm):
     seat_limit = IntegerField("Seat limit", validators=[
         Optional(), NumberRange(min=0, message="The seat limit can't be negative.")],
         description="Empty for unlimited.")
-    default_code_days = IntegerField("Default code lifetime (days)", validators=[
-        Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
+    default_code_days = IntegerField("Default code lifetime (days)", default=DEFAULT_CODE_DAYS,
+        validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
         description="New codes expire this many days after they are made. Empty for none.")
 
     def __init__(self, *args, **kwargs):

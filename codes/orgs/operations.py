@@ -8,6 +8,7 @@ from .. import audit
 from ..database import insert_ignore
 from ..errors import DomainError, FieldErrors
 from ..extensions import db
+from ..joincodes import operations as joincodes
 from ..models import (
     Classroom,
     ClassroomCourse,
@@ -18,8 +19,11 @@ from ..models import (
     OrgMember,
     User,
 )
+from ..seats import operations as seats
 
 MAX_NAME = 120
+# How long new codes last by default (DESIGN.md "Objects", issue 5).
+DEFAULT_CODE_DAYS = 14
 
 
 def _name(value, field="name"):
@@ -48,8 +52,10 @@ def _settings(name, timezone, seat_limit, default_code_days):
     return name
 
 
-def create_organization(actor, name, timezone="UTC", seat_limit=None, default_code_days=None):
-    """A new organization with the actor as its first admin."""
+def create_organization(actor, name, timezone="UTC", seat_limit=None,
+                        default_code_days=DEFAULT_CODE_DAYS):
+    """A new organization with the actor as its first admin. New codes last 14
+    days unless it says otherwise; None for codes without an end."""
     name = _settings(name, timezone, seat_limit, default_code_days)
     org = Organization(name=name, timezone=timezone, seat_limit=seat_limit,
                        default_code_days=default_code_days, seats_taken=0)
@@ -62,15 +68,13 @@ def create_organization(actor, name, timezone="UTC", seat_limit=None, default_co
 
 
 def update_organization(actor, org, name, timezone, seat_limit, default_code_days):
-    """Change settings. The seat limit can't go below the seats already taken."""
+    """Change settings. The seat limit can't go below the seats already taken
+    plus those classroom allotments reserve and have not used."""
     name = _settings(name, timezone, seat_limit, default_code_days)
     # Lock the row so a redemption can't take a seat between the check and the change.
-    db.session.execute(select(Organization.id).where(Organization.id == org.id).with_for_update())
+    seats.lock_organization(org.id)
     db.session.refresh(org)
-    if seat_limit is not None and seat_limit < org.seats_taken:
-        raise FieldErrors({"seat_limit": (
-            f"{org.seats_taken} seats are already taken; the limit can't be lower."
-        )})
+    seats.check_limit(org, seat_limit)
     org.name, org.timezone = name, timezone
     org.seat_limit, org.default_code_days = seat_limit, default_code_days
     db.session.flush()
@@ -79,10 +83,12 @@ def update_organization(actor, org, name, timezone, seat_limit, default_code_day
 
 
 def create_classroom(actor, org, name):
+    """A new classroom, with its join code."""
     classroom = Classroom(org_id=org.id, name=_name(name))
     db.session.add(classroom)
     db.session.flush()
     audit.record(actor, "classroom.create", classroom, name=classroom.name)
+    joincodes.make_join_code(actor, classroom)
     return classroom
 
 
@@ -94,8 +100,9 @@ def rename_classroom(actor, classroom, name):
 
 def delete_classroom(actor, classroom):
     """Delete a classroom. Its people stay members of the organization, seats
-    are not given back, and enrollments it made stay."""
+    are not given back, and enrollments it made stay; its join code stops."""
     audit.record(actor, "classroom.delete", classroom, name=classroom.name)
+    joincodes.stop_join_code(actor, classroom)
     db.session.delete(classroom)
     db.session.flush()
 
@@ -130,6 +137,15 @@ def set_classroom_courses(actor, classroom, course_ids):
     db.session.flush()
     db.session.expire(classroom, ["courses"])
     audit.record(actor, "classroom.courses", classroom, course_ids=sorted(c.id for c in courses))
+
+
+def organization_staff(org):
+    """The organization's people who are not students: admins and staff members."""
+    return db.session.scalars(
+        select(User).join(OrgMember, OrgMember.user_id == User.id)
+        .where(OrgMember.org_id == org.id, OrgMember.is_student.is_(False))
+        .order_by(User.name, User.email_key)
+    ).all()
 
 
 def organization_people(org):

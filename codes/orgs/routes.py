@@ -6,6 +6,9 @@ from flask_login import current_user, login_required
 from .. import access
 from ..errors import DomainError, FieldErrors
 from ..extensions import db
+from ..joincodes.forms import JoinCodeForm
+from ..seats import operations as seat_operations
+from ..seats.forms import AllotmentForm
 from ..web import apply_errors, see_other
 from . import operations
 from .forms import CoursesForm, EmailForm, NameForm, OrganizationForm, PersonForm
@@ -20,10 +23,11 @@ def require_login():
 
 
 def _org_page(org, scope, status=200, **forms):
-    people = operations.organization_people(org) if scope.admin else []
+    people = operations.organization_staff(org) if scope.admin else []
     settings = forms.pop("settings", None) or OrganizationForm(obj=org)
     return render_template(
         "orgs/org.html", org=org, scope=scope, people=people, settings=settings,
+        seats=seat_operations.summary(org),
         classroom_form=forms.pop("classroom_form", None) or NameForm(prefix="classroom"),
         course_form=forms.pop("course_form", None) or NameForm(prefix="course"),
         person_form=forms.pop("person_form", None) or EmailForm(prefix="person"),
@@ -129,13 +133,15 @@ def _classroom_admin_forms(classroom, **forms):
     leader_form.user_id.choices = [(u.id, f"{u.name} ({u.email})")
                                    for u in operations.organization_people(org)]
     rename_form = forms.get("rename_form") or NameForm(obj=classroom)
-    return {"courses_form": courses_form, "leader_form": leader_form, "rename_form": rename_form}
+    allotment_form = forms.get("allotment_form") or AllotmentForm(obj=classroom)
+    return {"courses_form": courses_form, "leader_form": leader_form, "rename_form": rename_form,
+            "allotment_form": allotment_form}
 
 
 @bp.get("/classrooms/<int:classroom_id>")
 def classroom(classroom_id):
     classroom, scope = access.classroom_for_staff(current_user, classroom_id)
-    return _classroom_page(classroom, scope, "members")
+    return _classroom_page(classroom, scope, "members", join_form=JoinCodeForm(formdata=None))
 
 
 @bp.get("/classrooms/<int:classroom_id>/settings")

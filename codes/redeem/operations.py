@@ -14,6 +14,7 @@ from ..database import insert_ignore
 from ..errors import DomainError
 from ..extensions import db
 from ..models import (
+    REPLACED,
     ROLE_TEACHER,
     AuditEvent,
     ClassroomCourse,
@@ -23,11 +24,12 @@ from ..models import (
     Course,
     CourseInstructor,
     Enrollment,
-    Organization,
     OrgMember,
+    ParentCode,
     Redemption,
     utcnow,
 )
+from ..seats import operations as seats
 from ..timeutil import format_local
 
 UNKNOWN = "unknown"
@@ -39,6 +41,7 @@ NO_SEATS = "no_seats"
 LIMITED = "limited"
 OK = "ok"
 ALREADY = "already"
+PARENT_CODE = "parent_code"
 
 # Outcomes that say nothing true about a code a person was given: the ones a
 # guesser produces, and the ones the attempt limits count.
@@ -78,19 +81,41 @@ class Redeemed:
         return f"You joined {self.places}."
 
 
+class AuditTrailCounter:
+    """Failed attempts counted from the audit trail in the app's own database,
+    which every server worker shares: the default store."""
+
+    def wait(self, user, ip, limits, now):
+        return wait_needed(user, ip, limits, now)
+
+    def count_failure(self, user, ip, limits):
+        """Nothing to add: the attempt's audit event is the count."""
+
+
+AUDIT_TRAIL = AuditTrailCounter()
+
+
 @dataclass(frozen=True)
 class AttemptLimits:
     """How many failed attempts an account, and separately an address, may make
-    within the window before it must wait."""
+    within the window before it must wait, and where they are counted."""
 
     per_account: int = 10
     per_address: int = 30
     window: timedelta = timedelta(minutes=15)
+    counter: object = AUDIT_TRAIL
 
 
 def _refusal_for_status(code, now):
     org = code.organization
     state = status.code_status(code, now)
+    if state == status.DEACTIVATED and code.deactivated_reason == REPLACED:
+        return RedeemRefused(
+            INVALID,
+            "That code is no longer valid: it was replaced by a new one. Ask whoever gave it "
+            "to you for the new code.",
+            code,
+        )
     if state == status.DEACTIVATED:
         return RedeemRefused(
             INVALID,
@@ -146,16 +171,18 @@ def _check_domain(user, code):
         )
 
 
-def take_seat(user, org):
-    """Make the person a student member, taking one seat the first time only.
+def take_seat(user, org, classroom_ids=()):
+    """Make the person a student member, taking one seat the first time only,
+    as a code (or a roster) that places them in `classroom_ids` does.
 
+    The seat comes from the allotment of those classrooms, or else from the
+    free pool (codes.seats.operations.take_one and docs/SEATS.md say which).
     The organization's row is locked first (FOR UPDATE on PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already serializes writers), then membership is read again,
-    so two codes redeemed at once by one person never take two seats, and the
-    guarded UPDATE never lets seats_taken pass the limit."""
-    db.session.execute(
-        select(Organization.id).where(Organization.id == org.id).with_for_update()
-    )
+    BEGIN IMMEDIATE already serializes writers), then membership and the seat
+    figures are read again, so two codes redeemed at once by one person never
+    take two seats, and no limit or allotment is ever passed. Raises
+    RedeemRefused when no seat is left; the caller rolls back."""
+    seats.lock_organization(org.id)
     member = db.session.scalar(
         select(OrgMember)
         .where(OrgMember.org_id == org.id, OrgMember.user_id == user.id)
@@ -163,23 +190,10 @@ def take_seat(user, org):
     )
     if member is not None and member.is_student:
         return False
-    taken = db.session.execute(
-        update(Organization)
-        .where(
-            Organization.id == org.id,
-            or_(
-                Organization.seat_limit.is_(None),
-                Organization.seats_taken < Organization.seat_limit,
-            ),
-        )
-        .values(seats_taken=Organization.seats_taken + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != 1:
-        raise RedeemRefused(
-            NO_SEATS,
-            f"{org.name} has no seats left. Contact its administrator.",
-        )
+    try:
+        seats.take_one(org, classroom_ids)
+    except seats.NoSeatLeft as no_seat:
+        raise RedeemRefused(NO_SEATS, no_seat.message) from None
     if member is None:
         db.session.add(OrgMember(org_id=org.id, user_id=user.id, is_student=True, took_seat=True))
     else:
@@ -255,6 +269,13 @@ def find_code(text):
     return db.session.scalar(select(Code).where(Code.key == key))
 
 
+def is_parent_code(text):
+    """Whether the text is a parent code (codes.parents), which this box does not take."""
+    key = canonical(text) if len(text or "") <= MAX_TYPED else ""
+    return bool(key) and db.session.scalar(
+        select(ParentCode.id).where(ParentCode.key == key)) is not None
+
+
 def redeem(user, text, now=None):
     """Redeem a typed code for a person, whole or not at all.
 
@@ -265,8 +286,13 @@ def redeem(user, text, now=None):
     now = now or utcnow()
     code = find_code(text)
     if code is None:
+        if is_parent_code(text):
+            raise RedeemRefused(PARENT_CODE, (
+                "That's a parent code: enter it on the parents page, where it links a parent "
+                "to their child."))
         raise RedeemRefused(UNKNOWN, "We don't recognize that code. Check it and try again.")
-    if code.deleted_at is not None:
+    if code.deleted_at is not None or not (code.classrooms or code.courses):
+        # A code whose classrooms and courses were all deleted leads nowhere.
         raise RedeemRefused(
             INVALID,
             "That code is no longer valid. Ask whoever gave it to you for a new one.",
@@ -284,7 +310,7 @@ def redeem(user, text, now=None):
     _count_use(code, now)
     took_seat = False
     if code.role != ROLE_TEACHER:
-        took_seat = take_seat(user, code.organization)
+        took_seat = take_seat(user, code.organization, [c.id for c in code.classrooms])
     course_ids = _place(user, code)
     db.session.add(Redemption(code_id=code.id, user_id=user.id, org_id=code.org_id,
                               took_seat=took_seat, created_at=now))
@@ -296,14 +322,15 @@ def redeem(user, text, now=None):
 def wait_needed(user, ip, limits, now=None):
     """How long this account or address must wait before trying again (a
     timedelta), or None. Failed attempts are counted per account and, apart,
-    per address, from the audit trail every server worker shares."""
+    per address, from the audit trail every server worker shares. With no user
+    (an account being made by sign-up), per address only."""
     now = now or utcnow()
     since = now - limits.window
     failed = select(func.count(), func.min(AuditEvent.created_at)).where(
         AuditEvent.action.in_([f"redeem.{o}" for o in GUESS_OUTCOMES]),
         AuditEvent.created_at > since,
     )
-    checks = [(AuditEvent.actor_id == user.id, limits.per_account)]
+    checks = [] if user is None else [(AuditEvent.actor_id == user.id, limits.per_account)]
     if ip:
         checks.append((AuditEvent.ip == ip, limits.per_address))
     waits = []
@@ -326,9 +353,14 @@ def attempt_redeem(user, text, limits, now=None):
     refusal leaves nothing but its audit event. Every attempt is audited."""
     now = now or utcnow()
     key = canonical(text)[:MAX_TYPED]
-    wait = wait_needed(user, audit.client_address(), limits, now)
+    ip = audit.client_address()
+    wait = limits.counter.wait(user, ip, limits, now)
     if wait is not None:
-        audit.record(user, f"redeem.{LIMITED}", at=now, key=key)
+        # Named with the code it was aimed at, if any, so that code's staff see
+        # someone held back still trying it.
+        code = find_code(text)
+        audit.record(user, f"redeem.{LIMITED}", code, org_id=code.org_id if code else None,
+                     at=now, key=key)
         raise RedeemRefused(LIMITED, describe_wait(wait))
     for retry in (False, True):
         try:
@@ -339,6 +371,8 @@ def attempt_redeem(user, text, limits, now=None):
             code = refusal.code
             audit.record(user, f"redeem.{refusal.outcome}", code,
                          org_id=code.org_id if code else None, at=now, key=key)
+            if refusal.outcome in GUESS_OUTCOMES:
+                limits.counter.count_failure(user, ip, limits)
             raise
         except IntegrityError:
             # The same person redeemed the same code in a parallel request that

@@ -1,15 +1,17 @@
 """A student's profile: the code box, and the classrooms and courses they are in."""
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, render_template
+from flask import Blueprint, current_app, flash, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from ..codetext import MAX_TYPED
 from ..extensions import db
 from ..models import Classroom, ClassroomMember, Course, Enrollment, Redemption
 from ..web import form_status, is_htmx, see_other
 from . import operations
 from .forms import RedeemForm
+from .limits import current_counter
 
 bp = Blueprint("redeem", __name__)
 
@@ -20,6 +22,7 @@ def limits():
         per_account=config["REDEEM_FAILURES_PER_ACCOUNT"],
         per_address=config["REDEEM_FAILURES_PER_ADDRESS"],
         window=timedelta(minutes=config["REDEEM_FAILURE_WINDOW_MINUTES"]),
+        counter=current_counter(),
     )
 
 
@@ -39,15 +42,17 @@ def my_places(user):
     return {"classrooms": classrooms, "courses": courses, "redemptions": redemptions}
 
 
-def _profile(form, result=None, status=200):
+def _profile(form, result=None, status=200, refusal=None):
     template = "redeem/_redeem.html" if is_htmx() else "redeem/profile.html"
-    return render_template(template, form=form, result=result, **my_places(current_user)), status
+    return render_template(template, form=form, result=result, refusal=refusal,
+                           **my_places(current_user)), status
 
 
 @bp.get("/profile")
 @login_required
 def profile():
-    return _profile(RedeemForm(formdata=None))
+    # A short link (/join/<code>) brings the code along to fill in.
+    return _profile(RedeemForm(formdata=None, code=request.args.get("code", "")[:MAX_TYPED]))
 
 
 @bp.post("/redeem")
@@ -62,7 +67,7 @@ def redeem():
         # The refusal left nothing but its audit event, which must be kept.
         db.session.commit()
         form.code.errors = [refusal.message]
-        return _profile(form, status=form_status())
+        return _profile(form, status=form_status(), refusal=refusal)
     db.session.commit()
     if is_htmx():
         return _profile(RedeemForm(formdata=None), result=result)

@@ -1,0 +1,409 @@
+"""Redemption load benchmark: the app as deployed (gunicorn on loopback), with the
+embedded SQLite and again with PostgreSQL, under 50 concurrent clients.
+
+For each database it makes 2,000 students, an organization with a seat limit,
+unlimited classroom codes and a batch of single-use codes written straight into
+the tables; starts gunicorn (2 x cores + 1 sync workers, behind PROXY_HOPS=1 so
+each student has an address of their own); then measures, with the same clients
+against the same server:
+
+1. the ceiling: a trivial page (GET /login) as fast as the clients can ask;
+2. logging the 2,000 students in;
+3. the redemptions: each student types one code in the profile's code box (as
+   htmx sends it): an unlimited classroom code, a single-use code that others
+   may be racing for, or a wrong code;
+
+and prints throughput, p50 and p99. Afterwards it checks that every count is
+exact: per code, uses equal redemptions; single-use codes used at most once;
+seats taken equal the students who took one, within the limit; every answer the
+clients saw matches what the database holds.
+
+    .venv/bin/python bench/load.py
+    .venv/bin/python bench/load.py --postgres postgresql+psycopg://postgres@127.0.0.1:55433/codes_bench
+
+The PostgreSQL database is emptied first: its name must contain "bench".
+Everything runs on 127.0.0.1; every loop is bounded.
+"""
+import argparse
+import http.client
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, insert, select  # noqa: E402
+from werkzeug.security import generate_password_hash  # noqa: E402
+
+from codes import create_app  # noqa: E402
+from codes.codetext import canonical, random_code  # noqa: E402
+from codes.extensions import db  # noqa: E402
+from codes.models import (  # noqa: E402
+    Batch,
+    Classroom,
+    ClassroomCourse,
+    Code,
+    CodeClassroom,
+    Course,
+    Organization,
+    OrgMember,
+    Redemption,
+    User,
+    utcnow,
+)
+
+SECRET_KEY = "bench-secret"
+PASSWORD = "bench-password-123"
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CLASSROOMS = 5
+SINGLE_USE = 500
+MIX = (("classroom", 0.45), ("single", 0.35), ("wrong", 0.20))
+
+
+# --- the world --------------------------------------------------------------------------
+
+def prepare(url, students, seat_limit, password_hash, rng):
+    """Empty the database and fill it; returns what each student will type."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET_KEY})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        now = utcnow()
+        admin = User(name="Bench Admin", email="admin@bench.example", email_key="admin@bench.example",
+                     password_hash=password_hash, email_verified=True)
+        org = Organization(name="Bench School", timezone="UTC", seat_limit=seat_limit)
+        db.session.add_all([admin, org])
+        db.session.flush()
+        db.session.add(OrgMember(org_id=org.id, user_id=admin.id, is_admin=True))
+        rooms = [Classroom(org_id=org.id, name=f"Room {n}") for n in range(1, CLASSROOMS + 1)]
+        courses = [Course(org_id=org.id, name=f"Course {n}") for n in range(1, 2 * CLASSROOMS + 1)]
+        db.session.add_all(rooms + courses)
+        db.session.flush()
+        db.session.execute(insert(ClassroomCourse), [
+            {"classroom_id": room.id, "course_id": courses[2 * i + k].id}
+            for i, room in enumerate(rooms) for k in (0, 1)])
+        code_values = dict(org_id=org.id, role="student", uses=0, allowed_domains="", enabled=True,
+                           created_by_id=admin.id, created_at=now)
+        room_texts = [f"BENCH-ROOM{n}-2027" for n in range(1, CLASSROOMS + 1)]
+        room_ids = db.session.scalars(insert(Code).returning(Code.id), [
+            {**code_values, "text": t, "key": canonical(t), "max_uses": None} for t in room_texts]).all()
+        batch = Batch(org_id=org.id, created_by_id=admin.id, created_at=now, count=SINGLE_USE,
+                      prefix="BENCH", options="{}")
+        db.session.add(batch)
+        db.session.flush()
+        single_texts = sorted({random_code("BENCH") for _ in range(SINGLE_USE)})
+        single_ids = db.session.scalars(insert(Code).returning(Code.id), [
+            {**code_values, "text": t, "key": canonical(t), "max_uses": 1, "batch_id": batch.id}
+            for t in single_texts]).all()
+        db.session.execute(insert(CodeClassroom), [
+            {"code_id": code_id, "classroom_id": rooms[i % CLASSROOMS].id}
+            for i, code_id in enumerate(room_ids + single_ids)])
+        db.session.execute(insert(User), [
+            {"name": f"Student {i}", "email": f"s{i}@bench.example", "email_key": f"s{i}@bench.example",
+             "password_hash": password_hash, "email_verified": True, "created_at": now}
+            for i in range(students)])
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    plan = []
+    for i in range(students):
+        kind = rng.choices([k for k, _ in MIX], [w for _, w in MIX])[0]
+        text = {"classroom": lambda: rng.choice(room_texts),
+                "single": lambda: rng.choice(single_texts),
+                "wrong": lambda: random_code("NOPE")}[kind]()
+        plan.append((f"s{i}@bench.example", kind, text))
+    return plan
+
+
+# --- the server -------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, url, workers, log_dir):
+        self.port = free_port()
+        self.log = Path(log_dir) / f"gunicorn-{self.port}.log"
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "PROXY_HOPS": "1"}
+        env.pop("RATELIMIT_STORAGE_URI", None)
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers),
+             "-b", f"127.0.0.1:{self.port}", "--backlog", "512", "--error-logfile", str(self.log),
+             "wsgi:app"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited:\n{self.log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("gunicorn did not start in 30 s")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --- the clients ------------------------------------------------------------------------
+
+class Session:
+    """One student's browser: a cookie, a CSRF token and an address of their own."""
+
+    def __init__(self, email, address):
+        self.email = email
+        self.address = address
+        self.cookie = ""
+        self.token = ""
+
+
+class Client:
+    """One keep-alive HTTP connection (gunicorn's sync workers close it after each
+    answer; http.client then opens a new one)."""
+
+    def __init__(self, port):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def request(self, method, path, session, form=None, headers=None):
+        """(status, body, seconds) of one request."""
+        all_headers = {"X-Forwarded-For": session.address, **(headers or {})}
+        if session.cookie:
+            all_headers["Cookie"] = session.cookie
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
+        try:
+            self.connection.request(method, path, body=body, headers=all_headers)
+            response = self.connection.getresponse()
+            text = response.read().decode()
+        except (http.client.HTTPException, OSError):
+            self.connection.close()
+            self.connection.request(method, path, body=body, headers=all_headers)
+            response = self.connection.getresponse()
+            text = response.read().decode()
+        seconds = time.perf_counter() - started
+        cookie = response.getheader("Set-Cookie")
+        if cookie:
+            session.cookie = cookie.split(";", 1)[0]
+        found = CSRF.search(text)
+        if found:
+            session.token = found.group(1)
+        return response.status, text, seconds
+
+
+def run_phase(port, clients, jobs):
+    """Run the jobs (functions of a Client returning (outcome, seconds)) on
+    `clients` threads at once; returns (outcomes, latencies, wall seconds)."""
+    queues = [jobs[i::clients] for i in range(clients)]
+    results = [[] for _ in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+
+    def work(n):
+        client = Client(port)
+        barrier.wait()
+        for job in queues[n]:
+            results[n].append(job(client))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    flat = [r for rs in results for r in rs]
+    return [o for o, _ in flat], [s for _, s in flat], wall
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def report(name, outcomes, latencies, wall):
+    rate = len(latencies) / wall
+    p50, p99 = 1000 * statistics.median(latencies), 1000 * percentile(latencies, 99)
+    print(f"  {name:<12} {len(latencies):>6} requests in {wall:6.1f} s = {rate:7.1f}/s   "
+          f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
+    return rate
+
+
+def trivial_job(client):
+    status, _, seconds = client.request("GET", "/login", Session("", "10.255.0.1"))
+    return ("ok" if status == 200 else f"http {status}"), seconds
+
+
+def login_job(session):
+    def job(client):
+        client.request("GET", "/login", session)
+        status, _, seconds = client.request(
+            "POST", "/login", session,
+            {"csrf_token": session.token, "email": session.email, "password": PASSWORD})
+        return ("ok" if status == 303 else f"http {status}"), seconds
+    return job
+
+
+def redeem_job(session, kind, text, answers, think):
+    def job(client):
+        # A person reads and types between two codes; the pause is not timed.
+        time.sleep(think)
+        status, body, seconds = client.request(
+            "POST", "/redeem", session, {"csrf_token": session.token, "code": text},
+            {"HX-Request": "true"})
+        if status != 200:
+            outcome = f"http {status}"
+        elif 'class="flash flash-success"' in body:
+            outcome = "joined"
+        elif "reached its limit" in body:
+            outcome = "used up"
+        elif "no seats left" in body:
+            outcome = "no seats"
+        elif "recognize that code" in body:
+            outcome = "wrong"
+        else:
+            outcome = "other refusal"
+        answers.append((session.email, text, outcome))
+        return outcome, seconds
+    return job
+
+
+# --- the checks -------------------------------------------------------------------------
+
+def check(url, answers):
+    """Every count exact; returns the problems found."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET_KEY})
+    problems = []
+    with app.app_context():
+        per_code = dict(db.session.execute(
+            select(Redemption.code_id, func.count()).group_by(Redemption.code_id)).all())
+        for code in db.session.scalars(select(Code)):
+            if code.uses != per_code.get(code.id, 0):
+                problems.append(f"{code.text}: uses {code.uses} but {per_code.get(code.id, 0)} redemptions")
+            if code.max_uses is not None and code.uses > code.max_uses:
+                problems.append(f"{code.text}: used {code.uses} times, max {code.max_uses}")
+        org = db.session.scalar(select(Organization))
+        seated = db.session.scalar(select(func.count()).select_from(OrgMember).where(
+            OrgMember.is_student, OrgMember.took_seat))
+        seat_redemptions = db.session.scalar(select(func.count()).select_from(Redemption).where(
+            Redemption.took_seat))
+        if not (org.seats_taken == seated == seat_redemptions):
+            problems.append(f"seats: counter {org.seats_taken}, students seated {seated}, "
+                            f"redemptions that took one {seat_redemptions}")
+        if org.seat_limit is not None and org.seats_taken > org.seat_limit:
+            problems.append(f"seats: {org.seats_taken} taken of {org.seat_limit}")
+        redeemed = set(db.session.execute(
+            select(User.email, Code.text).join(Redemption, Redemption.user_id == User.id)
+            .join(Code, Code.id == Redemption.code_id)).all())
+        joined = {(email, text) for email, text, outcome in answers if outcome == "joined"}
+        if joined != redeemed:
+            problems.append(f"clients saw {len(joined)} joins, the database holds {len(redeemed)}")
+        single = db.session.scalars(select(Code.id).where(Code.max_uses == 1)).all()
+        summary = (f"{len(redeemed)} redemptions, {org.seats_taken} seats of {org.seat_limit}, "
+                   f"{sum(1 for i in single if per_code.get(i))} of {len(single)} single-use codes used")
+        db.session.remove()
+        db.engine.dispose()
+    return problems, summary
+
+
+# --- one run ----------------------------------------------------------------------------
+
+def run(name, url, args, log_dir):
+    rng = random.Random(args.seed)
+    print(f"\n{name}: {args.students} students, {args.clients} clients, {args.workers} workers, "
+          f"{args.think:g} s pauses before redeeming")
+    password_hash = generate_password_hash(PASSWORD, method=args.password_hash)
+    plan = prepare(url, args.students, args.seat_limit, password_hash, rng)
+    server = Server(url, args.workers, log_dir)
+    try:
+        for _ in range(20):  # warm every worker up
+            Client(server.port).request("GET", "/login", Session("", "10.255.0.2"))
+        outcomes, latencies, wall = run_phase(server.port, args.clients,
+                                              [trivial_job] * args.trivial)
+        ceiling = report("GET /login", outcomes, latencies, wall)
+        errors = [o for o in outcomes if o != "ok"]
+
+        sessions = [Session(email, f"10.{i // 250}.{i % 250}.1") for i, (email, _, _) in enumerate(plan)]
+        outcomes, latencies, wall = run_phase(server.port, args.clients,
+                                              [login_job(s) for s in sessions])
+        report("log in", outcomes, latencies, wall)
+        errors += [o for o in outcomes if o != "ok"]
+
+        answers = []
+        jobs = [redeem_job(s, kind, text, answers, rng.uniform(0.5, 1.5) * args.think)
+                for s, (_, kind, text) in zip(sessions, plan, strict=True)]
+        outcomes, latencies, wall = run_phase(server.port, args.clients, jobs)
+        rate = report("redeem", outcomes, latencies, wall)
+        errors += [o for o in outcomes if o.startswith("http") or o == "other refusal"]
+        print(f"  answers: {dict(sorted(Counter(outcomes).items()))}")
+        p99 = percentile(latencies, 99)
+    finally:
+        server.stop()
+    problems, summary = check(url, answers)
+    print(f"  after: {summary}")
+    verdicts = [
+        ("p99 under 100 ms", p99 < 0.100, f"{1000 * p99:.0f} ms"),
+        ("redemptions/s >= 30% of the trivial page", rate >= 0.3 * ceiling, f"{100 * rate / ceiling:.0f}%")
+        if not args.think else
+        ("redemptions/s >= 30% of the trivial page", None, "not measured: the clients pause, so the "
+                                                            "rate is what they ask for"),
+        ("every count exact, no over-redemption", not problems, "; ".join(problems) or "exact"),
+        ("no error answers", not errors, ", ".join(sorted(set(errors))) or "none"),
+    ]
+    for label, ok, value in verdicts:
+        print(f"  {'----' if ok is None else 'PASS' if ok else 'MISS'}  {label}: {value}")
+    # The targets are reported; a wrong count or an error answer fails the run.
+    return not problems and not errors
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", ""),
+                        help="a PostgreSQL URL whose database name contains 'bench' (emptied first)")
+    parser.add_argument("--students", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--trivial", type=int, default=4000, help="requests for the ceiling")
+    parser.add_argument("--seat-limit", type=int, default=1000)
+    parser.add_argument("--password-hash", default="scrypt",
+                        help="how the students' passwords are hashed (werkzeug method)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds each client pauses before each redemption (on average)")
+    parser.add_argument("--seed", type=int, default=2027)
+    args = parser.parse_args()
+    if args.postgres and "bench" not in args.postgres.rsplit("/", 1)[-1]:
+        parser.error("the PostgreSQL database is emptied first: its name must contain 'bench'")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [("SQLite", f"sqlite:///{tmp}/bench.db")]
+        if args.postgres:
+            runs.append(("PostgreSQL", args.postgres))
+        else:
+            print("No --postgres URL: PostgreSQL skipped.")
+        exact = [run(name, url, args, tmp) for name, url in runs]
+    sys.exit(0 if all(exact) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The organization's audit log, for its admins: filter, page, export."""
+import csv
+import io
+
+from flask import Blueprint, Response, request, stream_with_context, url_for
+from flask_login import current_user, login_required
+
+from .. import access
+from ..models import utcnow
+from ..timeutil import to_local
+from ..web import form_status, is_htmx, page_or_fragment
+from . import operations
+from .forms import FilterForm
+
+bp = Blueprint("auditlog", __name__)
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every page here is for signed-in admins."""
+
+
+def _filter_args(form):
+    """The filter as query arguments, empty ones left out, for links that keep it."""
+    return {name: request.args[name] for name in form._fields if request.args.get(name)}
+
+
+def _log_page(org, scope, form, log, status=200):
+    return page_or_fragment(
+        "auditlog/log.html", "auditlog/_log.html", status,
+        org=org, scope=scope, form=form, log=log, args=_filter_args(form),
+        # The fragment is the filtered log only; the day's pressure sits above it.
+        pressure=None if is_htmx() else operations.pressure(scope),
+    )
+
+
+@bp.get("/orgs/<int:org_id>/audit")
+def log(org_id):
+    org, scope = access.org_for_admin(current_user, org_id)
+    form = FilterForm(formdata=request.args)
+    if not form.validate():
+        return _log_page(org, scope, form, None, form_status())
+    number = request.args.get("page", 1, type=int)
+    return _log_page(org, scope, form, operations.page(scope, form.to_filter(), number))
+
+
+@bp.get("/orgs/<int:org_id>/audit.csv")
+def export(org_id):
+    org, scope = access.org_for_admin(current_user, org_id)
+    form = FilterForm(formdata=request.args)
+    if not form.validate():
+        return _log_page(org, scope, form, None, 422)
+    flt = form.to_filter()
+
+    def lines():
+        # A byte-order mark, so spreadsheets read names in any alphabet correctly.
+        yield "\ufeff"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(operations.csv_header(org))
+        for entry in operations.entries(scope, flt):
+            writer.writerow(operations.csv_row(entry))
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    day = to_local(org, utcnow()).strftime("%Y-%m-%d")
+    response = Response(stream_with_context(lines()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-log-{org.id}-{day}.csv"'
+    return response
+
+
+@bp.app_template_global()
+def audit_url(org, args, **changes):
+    """A link to the log with the current filter and some arguments changed."""
+    return url_for("auditlog.log", org_id=org.id, **{**args, **changes})

@@ -1,0 +1,222 @@
+"""Seats: an organization's limit, the allotments its classrooms reserve out of
+it, and what is taken, reserved and free (DESIGN.md "Seats"; docs/SEATS.md).
+
+One sum holds everything together: the seats taken plus the seats allotments
+reserve and have not used never exceed the limit. Whatever changes a figure in
+that sum (a new seat, an allotment, the limit) first locks the organization's
+row, then reads the figures afresh, so each decision is made on numbers nobody
+else is changing. Every function flushes and never commits."""
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, or_, select, update
+
+from .. import audit
+from ..errors import DomainError, FieldErrors
+from ..extensions import db
+from ..models import Classroom, Organization
+
+# Staff are warned when fewer than this share of the seats are free.
+LOW_SHARE = 0.10
+
+
+class NoSeatLeft(DomainError):
+    """No seat for a new student: the organization's or their classroom's are gone."""
+
+
+def lock_organization(org_id):
+    """Lock the organization's row: FOR UPDATE on PostgreSQL; SQLite's BEGIN
+    IMMEDIATE already lets one writer in at a time. Reads after it see what the
+    previous holder committed."""
+    db.session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+
+
+def _unused(classroom):
+    """Seats an allotment reserves and its classroom has not used (never below 0)."""
+    left = classroom.seat_allotment - classroom.seats_used
+    return case((left > 0, left), else_=0)
+
+
+def _figures(org_id, except_classroom_id=None):
+    """(limit, taken, reserved, allotted), read afresh from the database: reserved
+    is the seats allotments hold unused, allotted the sum of the allotments."""
+    limit, taken = db.session.execute(
+        select(Organization.seat_limit, Organization.seats_taken).where(Organization.id == org_id)
+    ).one()
+    sums = select(
+        func.coalesce(func.sum(_unused(Classroom)), 0),
+        func.coalesce(func.sum(Classroom.seat_allotment), 0),
+    ).where(Classroom.org_id == org_id, Classroom.seat_allotment.is_not(None))
+    if except_classroom_id is not None:
+        sums = sums.where(Classroom.id != except_classroom_id)
+    reserved, allotted = db.session.execute(sums).one()
+    return limit, taken, reserved, allotted
+
+
+def _names(rows):
+    names = [r.name for r in rows]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def take_one(org, classroom_ids=()):
+    """Count one new seat for a person joining the given classrooms; the caller
+    holds the organization's lock (lock_organization). Returns the id of the
+    classroom the seat is counted in, or None.
+
+    Where the seat comes from: if any of the classrooms has an allotment, from
+    the allotment of the first of those (by name) that has room, and nowhere
+    else, so no classroom takes more new seats than its allotment; otherwise
+    from the free pool (the limit less the seats taken and the seats
+    allotments reserve unused), counted in the first classroom (by name), if
+    any. Raises NoSeatLeft when there is none."""
+    rows = db.session.execute(
+        select(Classroom.id, Classroom.name, Classroom.seat_allotment, Classroom.seats_used)
+        .where(Classroom.org_id == org.id, Classroom.id.in_(list(classroom_ids)))
+        .order_by(Classroom.name, Classroom.id)
+    ).all()
+    allotted = [r for r in rows if r.seat_allotment is not None]
+    if allotted:
+        source = next((r for r in allotted if r.seats_used < r.seat_allotment), None)
+        if source is None:
+            verb = "has" if len(allotted) == 1 else "have"
+            raise NoSeatLeft(f"{_names(allotted)} {verb} no seats left. "
+                             f"Contact the administrator of {org.name}.")
+    else:
+        limit, taken, reserved, _ = _figures(org.id)
+        if limit is not None and taken + reserved >= limit:
+            raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
+        source = rows[0] if rows else None
+    # Each UPDATE guards its own limit too: a last line should a figure have been
+    # changed by something that skipped the lock.
+    counted = db.session.execute(
+        update(Organization)
+        .where(Organization.id == org.id,
+               or_(Organization.seat_limit.is_(None),
+                   Organization.seats_taken < Organization.seat_limit))
+        .values(seats_taken=Organization.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if source is not None and counted == 1:
+        counted = db.session.execute(
+            update(Classroom)
+            .where(Classroom.id == source.id,
+                   or_(Classroom.seat_allotment.is_(None),
+                       Classroom.seats_used < Classroom.seat_allotment))
+            .values(seats_used=Classroom.seats_used + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if counted != 1:
+        raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
+    return source.id if source is not None else None
+
+
+def check_limit(org, seat_limit):
+    """A seat limit never below the seats taken plus the seats allotments
+    reserve and have not used. Call it holding the organization's lock."""
+    if seat_limit is None:
+        return
+    _, taken, reserved, _ = _figures(org.id)
+    if seat_limit < taken:
+        raise FieldErrors({"seat_limit": (
+            f"{taken} seats are already taken; the limit can't be lower."
+        )})
+    if seat_limit < taken + reserved:
+        raise FieldErrors({"seat_limit": (
+            f"{taken} seats are taken and classroom allotments reserve {reserved} more, so the "
+            f"limit can't be lower than {taken + reserved}. Lower or remove an allotment first."
+        )})
+
+
+def set_allotment(actor, classroom, allotment):
+    """Reserve seats for a classroom's codes, or stop reserving (None).
+
+    An allotment is never below the new seats the classroom's codes already
+    took; allotments never add up to more than the organization's limit; and
+    a reservation never counts a seat that is already taken or reserved
+    elsewhere (seats taken plus unused reservations stay within the limit)."""
+    if allotment is not None and allotment < 0:
+        raise FieldErrors({"seat_allotment": "An allotment can't be negative. Leave it empty for none."})
+    lock_organization(classroom.org_id)
+    db.session.refresh(classroom)
+    was, used = classroom.seat_allotment, classroom.seats_used
+    if allotment is not None:
+        if allotment < used:
+            raise FieldErrors({"seat_allotment": (
+                f"{classroom.name}'s codes have already taken {used} "
+                f"seat{'s' if used != 1 else ''}; the allotment can't be lower."
+            )})
+        limit, taken, others_reserved, others_allotted = _figures(classroom.org_id, classroom.id)
+        if limit is not None:
+            most = limit - taken - others_reserved + used
+            if others_allotted + allotment > limit:
+                raise FieldErrors({"seat_allotment": (
+                    f"Allotments would add up to {others_allotted + allotment} seats, more than "
+                    f"the organization's limit of {limit}. At most {most} can be reserved here."
+                )})
+            if allotment > most:
+                raise FieldErrors({"seat_allotment": (
+                    f"At most {most} seats can be reserved here: {taken} of the {limit} are "
+                    f"taken and {others_reserved} more are reserved by other classrooms."
+                )})
+    classroom.seat_allotment = allotment
+    db.session.flush()
+    audit.record(actor, "classroom.allotment", classroom, allotment=allotment, was=was)
+    return classroom
+
+
+@dataclass
+class ClassroomSeats:
+    classroom: Classroom
+
+    @property
+    def allotment(self):
+        return self.classroom.seat_allotment
+
+    @property
+    def used(self):
+        return self.classroom.seats_used
+
+    @property
+    def left(self):
+        """Seats its allotment still holds for it, or None without an allotment."""
+        if self.allotment is None:
+            return None
+        return max(self.allotment - self.used, 0)
+
+
+@dataclass
+class SeatSummary:
+    """What staff see of an organization's seats."""
+
+    limit: int | None
+    taken: int
+    reserved: int
+    classrooms: list[ClassroomSeats]
+
+    @property
+    def free(self):
+        """Seats any code may take: the limit less the taken and the reserved."""
+        if self.limit is None:
+            return None
+        return max(self.limit - self.taken - self.reserved, 0)
+
+    @property
+    def low(self):
+        """Fewer than LOW_SHARE of the seats are free, or none at all."""
+        return self.limit is not None and (self.free == 0 or self.free < self.limit * LOW_SHARE)
+
+    @property
+    def allotted(self):
+        return [c for c in self.classrooms if c.allotment is not None]
+
+    def classrooms_in(self, scope):
+        """The classrooms a person may manage (codes.access.Scope)."""
+        return [c for c in self.classrooms if scope.can_manage_classroom(c.classroom)]
+
+
+def summary(org):
+    """Seats taken, reserved and free, and each classroom's allotment and use."""
+    limit, taken, reserved, _ = _figures(org.id)
+    classrooms = db.session.scalars(
+        select(Classroom).where(Classroom.org_id == org.id).order_by(Classroom.name, Classroom.id)
+    ).all()
+    return SeatSummary(limit, taken, reserved, [ClassroomSeats(c) for c in classrooms])

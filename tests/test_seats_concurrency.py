@@ -1,0 +1,94 @@
+"""Allotments hold exactly when many new students join at once: real threads, each
+with its own connection, against SQLite and against a PostgreSQL server."""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from codes.extensions import db
+from codes.models import Classroom, Organization, OrgMember, User
+from codes.redeem.operations import RedeemRefused, redeem
+from codes.seats import operations as seats
+from conftest import Factory
+
+
+def race(app, attempts):
+    """Each (user id, code text) redeems at the same moment; returns the outcomes
+    in the same order."""
+    db.session.rollback()  # the test's own session must hold no lock while they race
+    barrier = threading.Barrier(len(attempts))
+
+    def one(attempt):
+        user_id, text = attempt
+        with app.app_context():
+            user = db.session.get(User, user_id)
+            db.session.rollback()
+            barrier.wait()
+            try:
+                result = redeem(user, text)
+                db.session.commit()
+                return result.outcome
+            except RedeemRefused as refusal:
+                db.session.rollback()
+                return refusal.outcome
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+        return list(pool.map(one, attempts))
+
+
+def codes_for(make, org, classroom, prefix, count):
+    """One code each: racers on one code would queue on its row (its use count)
+    before they reach the seats, and this race is about the seats."""
+    return [make.code(org, f"{prefix}-{i:02d}-2027", classrooms=[classroom]).text
+            for i in range(count)]
+
+
+def students():
+    return db.session.scalar(select(func.count()).select_from(OrgMember).where(OrgMember.is_student))
+
+
+def test_forty_students_race_for_an_allotment_of_seven(any_db_app):
+    make = Factory()
+    org = make.org(seat_limit=100)
+    room = make.classroom(org, "Room 7")
+    texts = codes_for(make, org, room, "SEVEN", 40)
+    seats.set_allotment(org.admin, room, 7)
+    db.session.commit()
+    outcomes = race(any_db_app, [(make.user().id, text) for text in texts])
+    assert outcomes.count("ok") == 7
+    assert outcomes.count("no_seats") == 33
+    db.session.expire_all()
+    assert db.session.get(Classroom, room.id).seats_used == 7
+    assert db.session.get(Organization, org.id).seats_taken == 7
+    assert students() == 7
+    summary = seats.summary(org)
+    assert (summary.reserved, summary.free) == (0, 93)
+
+
+def test_the_pool_runs_out_while_an_untouched_allotment_keeps_its_seats(any_db_app):
+    make = Factory()
+    org = make.org(seat_limit=10)
+    reserved_room = make.classroom(org, "Reserved")
+    open_room = make.classroom(org, "Open")
+    reserved_texts = codes_for(make, org, reserved_room, "RESERVED", 12)
+    open_texts = codes_for(make, org, open_room, "OPEN", 30)
+    seats.set_allotment(org.admin, reserved_room, 4)
+    db.session.commit()
+    outcomes = race(any_db_app, [(make.user().id, text) for text in open_texts])
+    assert outcomes.count("ok") == 6
+    assert outcomes.count("no_seats") == 24
+    db.session.expire_all()
+    assert db.session.get(Classroom, reserved_room.id).seats_used == 0
+    summary = seats.summary(org)
+    assert (summary.taken, summary.reserved, summary.free) == (6, 4, 0)
+    # The reservation is still whole: its classroom's own code gets exactly its 4.
+    outcomes = race(any_db_app, [(make.user().id, text) for text in reserved_texts])
+    assert outcomes.count("ok") == 4
+    assert outcomes.count("no_seats") == 8
+    db.session.expire_all()
+    assert db.session.get(Organization, org.id).seats_taken == 10
+    assert db.session.get(Classroom, reserved_room.id).seats_used == 4
+    assert db.session.get(Classroom, open_room.id).seats_used == 6
+    assert students() == 10
