@@ -3,6 +3,8 @@ token, and factories for organizations, people and codes."""
 import hashlib
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from bs4 import BeautifulSoup
@@ -14,7 +16,9 @@ from codes.access import Scope
 from codes.auth.operations import create_user
 from codes.extensions import db
 from codes.manage.operations import CodeInput, create_code
+from codes.models import User
 from codes.orgs import operations as orgs
+from codes.redeem.operations import RedeemRefused, redeem
 
 pytest_plugins = ["browser_support"]
 
@@ -167,3 +171,29 @@ def soup(response):
 
 def text_of(response):
     return re.sub(r"\s+", " ", soup(response).get_text(" ")).strip()
+
+
+def race(app, attempts):
+    """Each (user id, code text) redeems at the same moment; returns the outcomes
+    in the same order."""
+    db.session.rollback()  # the test's own session must hold no lock while they race
+    barrier = threading.Barrier(len(attempts))
+
+    def one(attempt):
+        user_id, text = attempt
+        with app.app_context():
+            user = db.session.get(User, user_id)
+            db.session.rollback()
+            barrier.wait()
+            try:
+                result = redeem(user, text)
+                db.session.commit()
+                return result.outcome
+            except RedeemRefused as refusal:
+                db.session.rollback()
+                return refusal.outcome
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+        return list(pool.map(one, attempts))

@@ -6,36 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from codes.extensions import db
-from codes.models import Code, OrgMember, Organization, Redemption
-from codes.redeem.operations import RedeemRefused, redeem
-from conftest import Factory
+from codes.models import Code, Organization, OrgMember, Redemption
+from codes.redeem.operations import redeem
+from conftest import Factory, race
 
 THREADS = 50
-
-
-def race(app, user_ids, text):
-    """Every user redeems `text` at the same moment; returns the outcomes."""
-    db.session.rollback()  # the test's own session must hold no lock while they race
-    barrier = threading.Barrier(len(user_ids))
-
-    def one(user_id):
-        with app.app_context():
-            from codes.models import User
-            user = db.session.get(User, user_id)
-            db.session.rollback()
-            barrier.wait()
-            try:
-                result = redeem(user, text)
-                db.session.commit()
-                return result.outcome
-            except RedeemRefused as refusal:
-                db.session.rollback()
-                return refusal.outcome
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=len(user_ids)) as pool:
-        return list(pool.map(one, user_ids))
 
 
 def test_fifty_students_race_for_ten_uses(any_db_app):
@@ -44,7 +19,7 @@ def test_fifty_students_race_for_ten_uses(any_db_app):
     room = make.classroom(org)
     code = make.code(org, "RACE-TEN-2027", classrooms=[room], max_uses=10)
     ids = [make.user().id for _ in range(THREADS)]
-    outcomes = race(any_db_app, ids, "RACE-TEN-2027")
+    outcomes = race(any_db_app, [(i, "RACE-TEN-2027") for i in ids])
     assert outcomes.count("ok") == 10
     assert outcomes.count("used") == THREADS - 10
     db.session.expire_all()
@@ -58,7 +33,7 @@ def test_twenty_students_race_for_five_seats(any_db_app):
     room = make.classroom(org)
     make.code(org, "RACE-SEATS-2027", classrooms=[room])
     ids = [make.user().id for _ in range(20)]
-    outcomes = race(any_db_app, ids, "RACE-SEATS-2027")
+    outcomes = race(any_db_app, [(i, "RACE-SEATS-2027") for i in ids])
     assert outcomes.count("ok") == 5
     assert outcomes.count("no_seats") == 15
     db.session.expire_all()

@@ -1,41 +1,11 @@
 """Allotments hold exactly when many new students join at once: real threads, each
 with its own connection, against SQLite and against a PostgreSQL server."""
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 from sqlalchemy import func, select
 
 from codes.extensions import db
-from codes.models import Classroom, Organization, OrgMember, User
-from codes.redeem.operations import RedeemRefused, redeem
+from codes.models import Classroom, Organization, OrgMember
 from codes.seats import operations as seats
-from conftest import Factory
-
-
-def race(app, attempts):
-    """Each (user id, code text) redeems at the same moment; returns the outcomes
-    in the same order."""
-    db.session.rollback()  # the test's own session must hold no lock while they race
-    barrier = threading.Barrier(len(attempts))
-
-    def one(attempt):
-        user_id, text = attempt
-        with app.app_context():
-            user = db.session.get(User, user_id)
-            db.session.rollback()
-            barrier.wait()
-            try:
-                result = redeem(user, text)
-                db.session.commit()
-                return result.outcome
-            except RedeemRefused as refusal:
-                db.session.rollback()
-                return refusal.outcome
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
-        return list(pool.map(one, attempts))
+from conftest import Factory, race
 
 
 def codes_for(make, org, classroom, prefix, count):
