@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from bs4 import BeautifulSoup
+from flask import g, has_app_context
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
@@ -46,6 +47,10 @@ class CSRFClient(FlaskClient):
     pages and htmx do. Pass csrf=False to send none."""
 
     def open(self, *args, csrf=True, **kwargs):
+        # Requests reuse the test's app context, where Flask-Login caches the user it
+        # last loaded: forget it, so each client is answered as its own user.
+        if has_app_context():
+            g.pop("_login_user", None)
         method = (kwargs.get("method") or "GET").upper()
         if csrf and method not in ("GET", "HEAD", "OPTIONS"):
             headers = dict(kwargs.pop("headers", None) or {})

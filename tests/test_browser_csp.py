@@ -143,8 +143,8 @@ def test_audit_log_filters_and_pages_in_place(live_server, page):
     assert page.locator("#pressure").count() == 1, "a pushed URL loads as a whole page"
     assert page.locator("tr.audit-row").count() == 50
     assert console.take() == []
-    # Screenshots last: Playwright leaves style="" on inputs when it hides the caret,
-    # which htmx would then copy in a swap and the CSP rightly refuse.
+    # Screenshots after the console is checked: Playwright leaves style="" on inputs
+    # when it hides the caret, which is Playwright's doing, not the app's.
     screenshot(page, "auditlog-filtered")
     page.goto(f"{live_server.url}/orgs/{org_id}/audit")
     screenshot(page, "auditlog-page")
