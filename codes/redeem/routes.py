@@ -4,10 +4,11 @@ from datetime import timedelta
 from flask import Blueprint, current_app, flash, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..codetext import MAX_TYPED
 from ..extensions import db
-from ..models import Classroom, ClassroomMember, Course, Enrollment, Redemption
+from ..models import Classroom, ClassroomMember, Code, Course, Enrollment, Redemption
 from ..web import form_status, is_htmx, see_other
 from . import operations
 from .forms import RedeemForm
@@ -30,14 +31,17 @@ def my_places(user):
     classrooms = db.session.scalars(
         select(Classroom).join(ClassroomMember, ClassroomMember.classroom_id == Classroom.id)
         .where(ClassroomMember.user_id == user.id).order_by(Classroom.name)
+        .options(joinedload(Classroom.organization))
     ).all()
     courses = db.session.scalars(
         select(Course).join(Enrollment, Enrollment.course_id == Course.id)
         .where(Enrollment.user_id == user.id).order_by(Course.name)
+        .options(joinedload(Course.organization))
     ).all()
     redemptions = db.session.scalars(
         select(Redemption).where(Redemption.user_id == user.id)
         .order_by(Redemption.created_at.desc())
+        .options(joinedload(Redemption.code).joinedload(Code.organization))
     ).all()
     return {"classrooms": classrooms, "courses": courses, "redemptions": redemptions}
 
