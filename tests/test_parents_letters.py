@@ -15,6 +15,7 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from browser_support import ARTIFACTS
 from codes.extensions import db
 from codes.links.operations import QR_ERROR, QUIET_ZONE
 from codes.models import ParentCode
@@ -22,7 +23,6 @@ from codes.parents import letters
 from codes.parents import operations as parents
 from codes.redeem.operations import redeem
 from conftest import Factory, build_app, need_service, text_of
-from browser_support import ARTIFACTS
 
 STUDENTS = ["Ann Adams", "Łucja Nowak", "Sam Student", "Zoë Zimmer"]
 

@@ -7,9 +7,16 @@ from sqlalchemy import func, select
 from codes import status
 from codes.extensions import db
 from codes.manage import operations as manage
-from codes.models import (ClassroomLeader, ClassroomMember, Code, CourseInstructor, Enrollment,
-                          OrgMember, Redemption)
-from codes.redeem.operations import (AttemptLimits, RedeemRefused, attempt_redeem, redeem)
+from codes.models import (
+    ClassroomLeader,
+    ClassroomMember,
+    Code,
+    CourseInstructor,
+    Enrollment,
+    OrgMember,
+    Redemption,
+)
+from codes.redeem.operations import AttemptLimits, RedeemRefused, attempt_redeem, redeem
 from codes.timeutil import to_utc
 
 NOW = datetime(2027, 3, 1, 12, 0)

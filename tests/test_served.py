@@ -5,11 +5,11 @@ worker's memory would never reach the limit."""
 import html
 
 import pytest
+from test_limits import fresh_redis, redis_url
 
 from codes.extensions import db
 from conftest import PASSWORD, Factory, build_app, postgres_url
 from served_support import Gunicorn, Visitor, on_alternate_workers
-from test_limits import fresh_redis, redis_url
 
 WAIT = "Too many codes that didn't work. Wait 15 minutes, then try again."
 PER_ACCOUNT, PER_ADDRESS = 4, 6

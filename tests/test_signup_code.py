@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 
 from codes.extensions import db
 from codes.manage import operations as manage
-from codes.models import (AuditEvent, ClassroomMember, Enrollment, Organization, OrgMember,
-                          Redemption, User)
+from codes.models import AuditEvent, ClassroomMember, Enrollment, Organization, OrgMember, Redemption, User
 from codes.seats import operations as seats
 from conftest import build_app, need_service, soup, text_of
 

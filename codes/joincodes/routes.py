@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from .. import access
 from ..errors import DomainError
 from ..extensions import db
-from ..orgs.routes import _classroom_page
+from ..orgs.routes import classroom_page
 from ..web import apply_errors, is_htmx, see_other
 from . import operations
 from .forms import JoinCodeForm
@@ -28,7 +28,7 @@ def _answer(classroom, scope, form, changed=None):
         return render_template("joincodes/_join_code.html", classroom=classroom, scope=scope,
                                join_form=form, changed=changed)
     if form.errors:
-        return _classroom_page(classroom, scope, "members", 422, join_form=form)
+        return classroom_page(classroom, scope, "members", 422, join_form=form)
     flash(f"The join code is now {changed.text}. The old one no longer works.", "info")
     return see_other("orgs.classroom", classroom_id=classroom.id)
 

@@ -119,7 +119,7 @@ def add_person(org_id):
     return _org_page(org, scope, 422, person_form=form)
 
 
-def _classroom_page(classroom, scope, tab, status=200, **context):
+def classroom_page(classroom, scope, tab, status=200, **context):
     return render_template(f"orgs/classroom_{tab}.html", classroom=classroom, org=classroom.organization,
                            scope=scope, tab=tab, **context), status
 
@@ -138,16 +138,22 @@ def _classroom_admin_forms(classroom, **forms):
             "allotment_form": allotment_form}
 
 
+def settings_tab_refused(classroom, scope, **forms):
+    """The classroom's settings tab again, with one form's errors beside its fields."""
+    return classroom_page(classroom, scope, "settings", 422,
+                          **_classroom_admin_forms(classroom, **forms))
+
+
 @bp.get("/classrooms/<int:classroom_id>")
 def classroom(classroom_id):
     classroom, scope = access.classroom_for_staff(current_user, classroom_id)
-    return _classroom_page(classroom, scope, "members", join_form=JoinCodeForm(formdata=None))
+    return classroom_page(classroom, scope, "members", join_form=JoinCodeForm(formdata=None))
 
 
 @bp.get("/classrooms/<int:classroom_id>/settings")
 def classroom_settings(classroom_id):
     classroom, scope = access.classroom_for_admin(current_user, classroom_id)
-    return _classroom_page(classroom, scope, "settings", **_classroom_admin_forms(classroom))
+    return classroom_page(classroom, scope, "settings", **_classroom_admin_forms(classroom))
 
 
 @bp.post("/classrooms/<int:classroom_id>/rename")
@@ -158,8 +164,7 @@ def rename_classroom(classroom_id):
         operations.rename_classroom(current_user, classroom, form.name.data)
         db.session.commit()
         return see_other("orgs.classroom_settings", classroom_id=classroom.id)
-    return _classroom_page(classroom, scope, "settings", 422,
-                           **_classroom_admin_forms(classroom, rename_form=form))
+    return settings_tab_refused(classroom, scope, rename_form=form)
 
 
 @bp.post("/classrooms/<int:classroom_id>/courses")
@@ -176,8 +181,7 @@ def classroom_courses(classroom_id):
             db.session.commit()
             flash("Courses saved.", "info")
             return see_other("orgs.classroom_settings", classroom_id=classroom.id)
-    return _classroom_page(classroom, scope, "settings", 422,
-                           **_classroom_admin_forms(classroom, courses_form=form))
+    return settings_tab_refused(classroom, scope, courses_form=form)
 
 
 @bp.post("/classrooms/<int:classroom_id>/leaders")
@@ -192,8 +196,7 @@ def add_leader(classroom_id):
         else:
             db.session.commit()
             return see_other("orgs.classroom_settings", classroom_id=classroom.id)
-    return _classroom_page(classroom, scope, "settings", 422,
-                           **_classroom_admin_forms(classroom, leader_form=form))
+    return settings_tab_refused(classroom, scope, leader_form=form)
 
 
 @bp.post("/classrooms/<int:classroom_id>/leaders/<int:user_id>/remove")

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from .. import access
 from ..errors import FieldErrors
 from ..extensions import db
-from ..orgs.routes import _classroom_admin_forms, _classroom_page
+from ..orgs.routes import settings_tab_refused
 from ..web import apply_errors, see_other
 from . import operations
 from .forms import AllotmentForm
@@ -37,5 +37,4 @@ def set_allotment(classroom_id):
             else:
                 flash(f"{classroom.seat_allotment} seats are allotted to {classroom.name}.", "info")
             return see_other("orgs.classroom_settings", classroom_id=classroom.id)
-    return _classroom_page(classroom, scope, "settings", 422,
-                           **_classroom_admin_forms(classroom, allotment_form=form))
+    return settings_tab_refused(classroom, scope, allotment_form=form)
