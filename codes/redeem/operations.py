@@ -5,8 +5,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, literal, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from .. import audit, status
 from ..codetext import MAX_TYPED, canonical
@@ -182,7 +183,7 @@ def take_seat(user, org, classroom_ids=()):
     figures are read again, so two codes redeemed at once by one person never
     take two seats, and no limit or allotment is ever passed. Raises
     RedeemRefused when no seat is left; the caller rolls back."""
-    seats.lock_organization(org.id)
+    locked = seats.lock_organization(org.id)
     member = db.session.scalar(
         select(OrgMember)
         .where(OrgMember.org_id == org.id, OrgMember.user_id == user.id)
@@ -191,7 +192,7 @@ def take_seat(user, org, classroom_ids=()):
     if member is not None and member.is_student:
         return False
     try:
-        seats.take_one(org, classroom_ids)
+        seats.take_one(org, classroom_ids, locked)
     except seats.NoSeatLeft as no_seat:
         raise RedeemRefused(NO_SEATS, no_seat.message) from None
     if member is None:
@@ -229,8 +230,8 @@ def _count_use(code, now):
 
 
 def _place(user, code):
-    """Put the person where the code says; returns the ids of the courses it enrolls
-    them in (the code's own and those of its classrooms)."""
+    """Put the person where the code says; returns the courses it enrolls them in
+    (the code's own and, for a student, those of its classrooms), by name."""
     classroom_ids = [c.id for c in code.classrooms]
     direct_course_ids = {c.id for c in code.courses}
     if code.role == ROLE_TEACHER:
@@ -239,34 +240,52 @@ def _place(user, code):
         insert_ignore(db.session, CourseInstructor,
                       [{"course_id": cid, "user_id": user.id} for cid in sorted(direct_course_ids)])
         insert_ignore(db.session, OrgMember, [{"org_id": code.org_id, "user_id": user.id}])
-        return direct_course_ids
-    classroom_course_ids = set()
-    if classroom_ids:
-        classroom_course_ids = set(db.session.scalars(
-            select(ClassroomCourse.course_id).where(ClassroomCourse.classroom_id.in_(classroom_ids))
-        ))
+        return _courses(direct_course_ids)
+    # The classrooms' courses and the code's own, read as the courses to show in
+    # one statement rather than their ids first and the courses after.
+    courses = _courses(direct_course_ids, classroom_ids)
     insert_ignore(db.session, ClassroomMember,
                   [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids])
     insert_ignore(db.session, Enrollment,
                   [{"course_id": cid, "user_id": user.id}
-                   for cid in sorted(direct_course_ids | classroom_course_ids)])
-    return direct_course_ids | classroom_course_ids
+                   for cid in sorted(c.id for c in courses)])
+    return courses
 
 
-def _courses(ids):
-    if not ids:
+def _courses(ids, of_classroom_ids=()):
+    """The courses with these ids and those of these classrooms, by name."""
+    wanted = []
+    if ids:
+        wanted.append(Course.id.in_(ids))
+    if of_classroom_ids:
+        wanted.append(Course.id.in_(
+            select(ClassroomCourse.course_id)
+            .where(ClassroomCourse.classroom_id.in_(of_classroom_ids))
+        ))
+    if not wanted:
         return []
-    return db.session.scalars(select(Course).where(Course.id.in_(ids)).order_by(Course.name)).all()
+    return db.session.scalars(select(Course).where(or_(*wanted)).order_by(Course.name)).all()
 
 
-def find_code(text):
-    """The code a typed text names, deleted ones included, or None."""
+def find_code(text, *options):
+    """The code a typed text names, deleted ones included, or None; `options`
+    are loader options for the query."""
     if len(text or "") > MAX_TYPED:
         return None
     key = canonical(text)
     if not key:
         return None
-    return db.session.scalar(select(Code).where(Code.key == key))
+    return db.session.scalars(select(Code).where(Code.key == key).options(*options)).unique().first()
+
+
+# What redeeming reads of a code, loaded with it in one statement rather than
+# one lazy load each. A code has a few classrooms and courses, so the rows the
+# joins multiply stay few.
+REDEEM_LOADS = (
+    joinedload(Code.organization),
+    joinedload(Code.classrooms),
+    joinedload(Code.courses),
+)
 
 
 def is_parent_code(text):
@@ -284,7 +303,7 @@ def redeem(user, text, now=None):
     they redeem; a second redemption of one code counts nothing. Raises
     RedeemRefused with the message the person should read."""
     now = now or utcnow()
-    code = find_code(text)
+    code = find_code(text, *REDEEM_LOADS)
     if code is None:
         if is_parent_code(text):
             raise RedeemRefused(PARENT_CODE, (
@@ -311,12 +330,12 @@ def redeem(user, text, now=None):
     took_seat = False
     if code.role != ROLE_TEACHER:
         took_seat = take_seat(user, code.organization, [c.id for c in code.classrooms])
-    course_ids = _place(user, code)
+    courses = _place(user, code)
     db.session.add(Redemption(code_id=code.id, user_id=user.id, org_id=code.org_id,
                               took_seat=took_seat, created_at=now))
     db.session.flush()
     return Redeemed(code, already=False, took_seat=took_seat,
-                    classrooms=code.classrooms, courses=_courses(course_ids))
+                    classrooms=code.classrooms, courses=courses)
 
 
 def wait_needed(user, ip, limits, now=None):
@@ -326,17 +345,26 @@ def wait_needed(user, ip, limits, now=None):
     (an account being made by sign-up), per address only."""
     now = now or utcnow()
     since = now - limits.window
-    failed = select(func.count(), func.min(AuditEvent.created_at)).where(
-        AuditEvent.action.in_([f"redeem.{o}" for o in GUESS_OUTCOMES]),
-        AuditEvent.created_at > since,
-    )
     checks = [] if user is None else [(AuditEvent.actor_id == user.id, limits.per_account)]
     if ip:
         checks.append((AuditEvent.ip == ip, limits.per_address))
+    if not checks:
+        return None
+    # Both counts in one statement, one branch of a UNION ALL each, so that each
+    # branch still reads its own index (actor or address, then action and time),
+    # which one WHERE joining the two conditions with OR might not. The branch's
+    # number names its row: UNION ALL promises no order.
+    counted = union_all(*(
+        select(literal(n), func.count(), func.min(AuditEvent.created_at)).where(
+            AuditEvent.action.in_([f"redeem.{o}" for o in GUESS_OUTCOMES]),
+            AuditEvent.created_at > since,
+            condition,
+        )
+        for n, (condition, _) in enumerate(checks)
+    ))
     waits = []
-    for condition, limit in checks:
-        count, oldest = db.session.execute(failed.where(condition)).one()
-        if count >= limit:
+    for n, count, oldest in db.session.execute(counted):
+        if count >= checks[n][1]:
             waits.append(oldest + limits.window - now)
     return max(waits) if waits else None
 

@@ -27,29 +27,32 @@ def limits():
     )
 
 
-def my_places(user):
+def my_places(user_id):
     classrooms = db.session.scalars(
         select(Classroom).join(ClassroomMember, ClassroomMember.classroom_id == Classroom.id)
-        .where(ClassroomMember.user_id == user.id).order_by(Classroom.name)
+        .where(ClassroomMember.user_id == user_id).order_by(Classroom.name)
         .options(joinedload(Classroom.organization))
     ).all()
     courses = db.session.scalars(
         select(Course).join(Enrollment, Enrollment.course_id == Course.id)
-        .where(Enrollment.user_id == user.id).order_by(Course.name)
+        .where(Enrollment.user_id == user_id).order_by(Course.name)
         .options(joinedload(Course.organization))
     ).all()
     redemptions = db.session.scalars(
-        select(Redemption).where(Redemption.user_id == user.id)
+        select(Redemption).where(Redemption.user_id == user_id)
         .order_by(Redemption.created_at.desc())
         .options(joinedload(Redemption.code).joinedload(Code.organization))
     ).all()
     return {"classrooms": classrooms, "courses": courses, "redemptions": redemptions}
 
 
-def _profile(form, result=None, status=200, refusal=None):
+def _profile(form, result=None, status=200, refusal=None, user_id=None):
+    """The page, or its partial for htmx. After a commit, pass the user's id read
+    before it: current_user is expired by the commit, and reading its id would
+    load the whole row again for nothing."""
     template = "redeem/_redeem.html" if is_htmx() else "redeem/profile.html"
     return render_template(template, form=form, result=result, refusal=refusal,
-                           **my_places(current_user)), status
+                           **my_places(user_id or current_user.id)), status
 
 
 @bp.get("/profile")
@@ -63,6 +66,7 @@ def profile():
 @login_required
 def redeem():
     form = RedeemForm()
+    user_id = current_user.id
     if not form.validate_on_submit():
         return _profile(form, status=form_status())
     try:
@@ -71,9 +75,9 @@ def redeem():
         # The refusal left nothing but its audit event, which must be kept.
         db.session.commit()
         form.code.errors = [refusal.message]
-        return _profile(form, status=form_status(), refusal=refusal)
+        return _profile(form, status=form_status(), refusal=refusal, user_id=user_id)
     db.session.commit()
     if is_htmx():
-        return _profile(RedeemForm(formdata=None), result=result)
+        return _profile(RedeemForm(formdata=None), result=result, user_id=user_id)
     flash(result.message, "success")
     return see_other("redeem.profile")

@@ -26,8 +26,35 @@ class NoSeatLeft(DomainError):
 def lock_organization(org_id):
     """Lock the organization's row: FOR UPDATE on PostgreSQL; SQLite's BEGIN
     IMMEDIATE already lets one writer in at a time. Reads after it see what the
-    previous holder committed."""
-    db.session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    previous holder committed.
+
+    Returns the row's (seat_limit, seats_taken) as locked, so a caller needs no
+    second SELECT for them: PostgreSQL hands back the newest version of a row it
+    waited for (what the previous holder committed), and nothing else changes
+    them while the lock is held."""
+    return db.session.execute(
+        select(Organization.seat_limit, Organization.seats_taken)
+        .where(Organization.id == org_id).with_for_update()
+    ).one()
+
+
+def _limit_and_taken(org_id):
+    return db.session.execute(
+        select(Organization.seat_limit, Organization.seats_taken).where(Organization.id == org_id)
+    ).one()
+
+
+def _reserved_and_allotted(org_id, except_classroom_id=None):
+    """Seats allotments hold unused, and the sum of the allotments, read afresh.
+    Not to be read in the statement that locks the organization: on PostgreSQL
+    that statement's snapshot predates the wait for the lock."""
+    sums = select(
+        func.coalesce(func.sum(_unused(Classroom)), 0),
+        func.coalesce(func.sum(Classroom.seat_allotment), 0),
+    ).where(Classroom.org_id == org_id, Classroom.seat_allotment.is_not(None))
+    if except_classroom_id is not None:
+        sums = sums.where(Classroom.id != except_classroom_id)
+    return db.session.execute(sums).one()
 
 
 def _unused(classroom):
@@ -39,16 +66,8 @@ def _unused(classroom):
 def _figures(org_id, except_classroom_id=None):
     """(limit, taken, reserved, allotted), read afresh from the database: reserved
     is the seats allotments hold unused, allotted the sum of the allotments."""
-    limit, taken = db.session.execute(
-        select(Organization.seat_limit, Organization.seats_taken).where(Organization.id == org_id)
-    ).one()
-    sums = select(
-        func.coalesce(func.sum(_unused(Classroom)), 0),
-        func.coalesce(func.sum(Classroom.seat_allotment), 0),
-    ).where(Classroom.org_id == org_id, Classroom.seat_allotment.is_not(None))
-    if except_classroom_id is not None:
-        sums = sums.where(Classroom.id != except_classroom_id)
-    reserved, allotted = db.session.execute(sums).one()
+    limit, taken = _limit_and_taken(org_id)
+    reserved, allotted = _reserved_and_allotted(org_id, except_classroom_id)
     return limit, taken, reserved, allotted
 
 
@@ -57,10 +76,11 @@ def _names(rows):
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def take_one(org, classroom_ids=()):
+def take_one(org, classroom_ids=(), locked=None):
     """Count one new seat for a person joining the given classrooms; the caller
-    holds the organization's lock (lock_organization). Returns the id of the
-    classroom the seat is counted in, or None.
+    holds the organization's lock (lock_organization) and may pass what taking
+    it returned as `locked`. Returns the id of the classroom the seat is
+    counted in, or None.
 
     Where the seat comes from: if any of the classrooms has an allotment, from
     the allotment of the first of those (by name) that has room, and nowhere
@@ -81,8 +101,9 @@ def take_one(org, classroom_ids=()):
             raise NoSeatLeft(f"{_names(allotted)} {verb} no seats left. "
                              f"Contact the administrator of {org.name}.")
     else:
-        limit, taken, reserved, _ = _figures(org.id)
-        if limit is not None and taken + reserved >= limit:
+        limit, taken = locked or _limit_and_taken(org.id)
+        # Without a limit what allotments reserve changes nothing: not read.
+        if limit is not None and taken + _reserved_and_allotted(org.id)[0] >= limit:
             raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
         source = rows[0] if rows else None
     # Each UPDATE guards its own limit too: a last line should a figure have been
