@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, literal, or_, select, union_all, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -172,6 +172,17 @@ def _check_domain(user, code):
         )
 
 
+# Read again under the organization's lock, whatever the session holds. Like
+# the other statements named in capitals here, built once with its values as
+# parameters: building a statement and its cache key on every redemption cost
+# more than running it.
+_MEMBER = (
+    select(OrgMember)
+    .where(OrgMember.org_id == bindparam("org_id"), OrgMember.user_id == bindparam("user_id"))
+    .execution_options(populate_existing=True)
+)
+
+
 def take_seat(user, org, classroom_ids=()):
     """Make the person a student member, taking one seat the first time only,
     as a code (or a roster) that places them in `classroom_ids` does.
@@ -184,11 +195,7 @@ def take_seat(user, org, classroom_ids=()):
     take two seats, and no limit or allotment is ever passed. Raises
     RedeemRefused when no seat is left; the caller rolls back."""
     locked = seats.lock_organization(org.id)
-    member = db.session.scalar(
-        select(OrgMember)
-        .where(OrgMember.org_id == org.id, OrgMember.user_id == user.id)
-        .execution_options(populate_existing=True)
-    )
+    member = db.session.scalar(_MEMBER, {"org_id": org.id, "user_id": user.id})
     if member is not None and member.is_student:
         return False
     try:
@@ -204,24 +211,27 @@ def take_seat(user, org, classroom_ids=()):
     return True
 
 
+_COUNT_USE = (
+    update(Code)
+    .where(
+        Code.id == bindparam("code_id"),
+        Code.deactivated_at.is_(None),
+        Code.deleted_at.is_(None),
+        Code.enabled.is_(True),
+        or_(Code.valid_from.is_(None), Code.valid_from <= bindparam("now")),
+        or_(Code.valid_until.is_(None), Code.valid_until >= bindparam("now")),
+        or_(Code.max_uses.is_(None), Code.uses < Code.max_uses),
+    )
+    .values(uses=Code.uses + 1)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _count_use(code, now):
     """Count one use, re-checking every limit in the UPDATE itself: on PostgreSQL
     a second writer waits for the first and re-evaluates the WHERE on the new
     row, so exactly max_uses requests win."""
-    counted = db.session.execute(
-        update(Code)
-        .where(
-            Code.id == code.id,
-            Code.deactivated_at.is_(None),
-            Code.deleted_at.is_(None),
-            Code.enabled.is_(True),
-            or_(Code.valid_from.is_(None), Code.valid_from <= now),
-            or_(Code.valid_until.is_(None), Code.valid_until >= now),
-            or_(Code.max_uses.is_(None), Code.uses < Code.max_uses),
-        )
-        .values(uses=Code.uses + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    counted = db.session.execute(_COUNT_USE, {"code_id": code.id, "now": now}).rowcount
     if counted != 1:
         db.session.refresh(code)
         raise _refusal_for_status(code, now) or RedeemRefused(
@@ -267,25 +277,27 @@ def _courses(ids, of_classroom_ids=()):
     return db.session.scalars(select(Course).where(or_(*wanted)).order_by(Course.name)).all()
 
 
-def find_code(text, *options):
-    """The code a typed text names, deleted ones included, or None; `options`
-    are loader options for the query."""
+_FIND_CODE = select(Code).where(Code.key == bindparam("key"))
+# What redeeming reads of a code, loaded with it in one statement rather than
+# one lazy load each. A code has a few classrooms and courses, so the rows the
+# joins multiply stay few.
+_FIND_CODE_TO_REDEEM = _FIND_CODE.options(
+    joinedload(Code.organization),
+    joinedload(Code.classrooms),
+    joinedload(Code.courses),
+)
+
+
+def find_code(text, to_redeem=False):
+    """The code a typed text names, deleted ones included, or None; to_redeem
+    loads what redeeming reads of it along with it."""
     if len(text or "") > MAX_TYPED:
         return None
     key = canonical(text)
     if not key:
         return None
-    return db.session.scalars(select(Code).where(Code.key == key).options(*options)).unique().first()
-
-
-# What redeeming reads of a code, loaded with it in one statement rather than
-# one lazy load each. A code has a few classrooms and courses, so the rows the
-# joins multiply stay few.
-REDEEM_LOADS = (
-    joinedload(Code.organization),
-    joinedload(Code.classrooms),
-    joinedload(Code.courses),
-)
+    query = _FIND_CODE_TO_REDEEM if to_redeem else _FIND_CODE
+    return db.session.scalars(query, {"key": key}).unique().first()
 
 
 def is_parent_code(text):
@@ -293,6 +305,10 @@ def is_parent_code(text):
     key = canonical(text) if len(text or "") <= MAX_TYPED else ""
     return bool(key) and db.session.scalar(
         select(ParentCode.id).where(ParentCode.key == key)) is not None
+
+
+_ALREADY = select(Redemption.id).where(
+    Redemption.code_id == bindparam("code_id"), Redemption.user_id == bindparam("user_id"))
 
 
 def redeem(user, text, now=None):
@@ -303,7 +319,7 @@ def redeem(user, text, now=None):
     they redeem; a second redemption of one code counts nothing. Raises
     RedeemRefused with the message the person should read."""
     now = now or utcnow()
-    code = find_code(text, *REDEEM_LOADS)
+    code = find_code(text, to_redeem=True)
     if code is None:
         if is_parent_code(text):
             raise RedeemRefused(PARENT_CODE, (
@@ -317,9 +333,7 @@ def redeem(user, text, now=None):
             "That code is no longer valid. Ask whoever gave it to you for a new one.",
             code,
         )
-    already = db.session.scalar(
-        select(Redemption.id).where(Redemption.code_id == code.id, Redemption.user_id == user.id)
-    )
+    already = db.session.scalar(_ALREADY, {"code_id": code.id, "user_id": user.id})
     if already is not None:
         return Redeemed(code, already=True, classrooms=code.classrooms, courses=code.courses)
     refusal = _refusal_for_status(code, now)
@@ -338,34 +352,43 @@ def redeem(user, text, now=None):
                     classrooms=code.classrooms, courses=courses)
 
 
+def _failed_attempts(tag, condition):
+    return select(literal_column(str(tag)), func.count(), func.min(AuditEvent.created_at)).where(
+        AuditEvent.action.in_([f"redeem.{o}" for o in GUESS_OUTCOMES]),
+        AuditEvent.created_at > bindparam("since"),
+        condition,
+    )
+
+
+# Failed attempts per account (tag 0) and per address (tag 1), each count in one
+# branch of a UNION ALL, so one statement answers both and each branch still
+# reads its own index (actor or address, then action and time), which one WHERE
+# joining the two with OR might not. The tag names a row: UNION ALL promises no
+# order. Built once, by which of the two are asked for, as building them (and
+# their cache keys) on every attempt cost more than running them.
+_BY_ACCOUNT = _failed_attempts(0, AuditEvent.actor_id == bindparam("user_id"))
+_BY_ADDRESS = _failed_attempts(1, AuditEvent.ip == bindparam("ip"))
+_FAILED_ATTEMPTS = {
+    (True, True): union_all(_BY_ACCOUNT, _BY_ADDRESS),
+    (True, False): union_all(_BY_ACCOUNT),
+    (False, True): union_all(_BY_ADDRESS),
+}
+
+
 def wait_needed(user, ip, limits, now=None):
     """How long this account or address must wait before trying again (a
     timedelta), or None. Failed attempts are counted per account and, apart,
     per address, from the audit trail every server worker shares. With no user
     (an account being made by sign-up), per address only."""
     now = now or utcnow()
-    since = now - limits.window
-    checks = [] if user is None else [(AuditEvent.actor_id == user.id, limits.per_account)]
-    if ip:
-        checks.append((AuditEvent.ip == ip, limits.per_address))
-    if not checks:
+    if user is None and not ip:
         return None
-    # Both counts in one statement, one branch of a UNION ALL each, so that each
-    # branch still reads its own index (actor or address, then action and time),
-    # which one WHERE joining the two conditions with OR might not. The branch's
-    # number names its row: UNION ALL promises no order.
-    counted = union_all(*(
-        select(literal(n), func.count(), func.min(AuditEvent.created_at)).where(
-            AuditEvent.action.in_([f"redeem.{o}" for o in GUESS_OUTCOMES]),
-            AuditEvent.created_at > since,
-            condition,
-        )
-        for n, (condition, _) in enumerate(checks)
-    ))
-    waits = []
-    for n, count, oldest in db.session.execute(counted):
-        if count >= checks[n][1]:
-            waits.append(oldest + limits.window - now)
+    counted = db.session.execute(
+        _FAILED_ATTEMPTS[user is not None, bool(ip)],
+        {"since": now - limits.window, "user_id": user.id if user is not None else None, "ip": ip},
+    )
+    limit = {0: limits.per_account, 1: limits.per_address}
+    waits = [oldest + limits.window - now for tag, count, oldest in counted if count >= limit[tag]]
     return max(waits) if waits else None
 
 

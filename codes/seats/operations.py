@@ -8,7 +8,7 @@ row, then reads the figures afresh, so each decision is made on numbers nobody
 else is changing. Every function flushes and never commits."""
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from .. import audit
 from ..errors import DomainError, FieldErrors
@@ -32,10 +32,21 @@ def lock_organization(org_id):
     second SELECT for them: PostgreSQL hands back the newest version of a row it
     waited for (what the previous holder committed), and nothing else changes
     them while the lock is held."""
-    return db.session.execute(
-        select(Organization.seat_limit, Organization.seats_taken)
-        .where(Organization.id == org_id).with_for_update()
-    ).one()
+    return db.session.execute(_LOCK, {"org_id": org_id}).one()
+
+
+# The statements of a new seat, built once with their values as parameters:
+# building them and their cache keys anew cost more than running them.
+_LOCK = (
+    select(Organization.seat_limit, Organization.seats_taken)
+    .where(Organization.id == bindparam("org_id")).with_for_update()
+)
+_JOINED_CLASSROOMS = (
+    select(Classroom.id, Classroom.name, Classroom.seat_allotment, Classroom.seats_used)
+    .where(Classroom.org_id == bindparam("org_id"),
+           Classroom.id.in_(bindparam("classroom_ids", expanding=True)))
+    .order_by(Classroom.name, Classroom.id)
+)
 
 
 def _limit_and_taken(org_id):
@@ -48,19 +59,23 @@ def _reserved_and_allotted(org_id, except_classroom_id=None):
     """Seats allotments hold unused, and the sum of the allotments, read afresh.
     Not to be read in the statement that locks the organization: on PostgreSQL
     that statement's snapshot predates the wait for the lock."""
-    sums = select(
-        func.coalesce(func.sum(_unused(Classroom)), 0),
-        func.coalesce(func.sum(Classroom.seat_allotment), 0),
-    ).where(Classroom.org_id == org_id, Classroom.seat_allotment.is_not(None))
-    if except_classroom_id is not None:
-        sums = sums.where(Classroom.id != except_classroom_id)
-    return db.session.execute(sums).one()
+    if except_classroom_id is None:
+        return db.session.execute(_SUMS, {"org_id": org_id}).one()
+    return db.session.execute(
+        _SUMS.where(Classroom.id != except_classroom_id), {"org_id": org_id}
+    ).one()
 
 
 def _unused(classroom):
     """Seats an allotment reserves and its classroom has not used (never below 0)."""
     left = classroom.seat_allotment - classroom.seats_used
     return case((left > 0, left), else_=0)
+
+
+_SUMS = select(
+    func.coalesce(func.sum(_unused(Classroom)), 0),
+    func.coalesce(func.sum(Classroom.seat_allotment), 0),
+).where(Classroom.org_id == bindparam("org_id"), Classroom.seat_allotment.is_not(None))
 
 
 def _figures(org_id, except_classroom_id=None):
@@ -76,6 +91,27 @@ def _names(rows):
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+# Each UPDATE guards its own limit too: a last line should a figure have been
+# changed by something that skipped the lock. Built once, with the row's id as
+# a parameter: building them on every new seat cost more than running them.
+_TAKE_ORG_SEAT = (
+    update(Organization)
+    .where(Organization.id == bindparam("org_id"),
+           or_(Organization.seat_limit.is_(None),
+               Organization.seats_taken < Organization.seat_limit))
+    .values(seats_taken=Organization.seats_taken + 1)
+    .execution_options(synchronize_session=False)
+)
+_TAKE_CLASSROOM_SEAT = (
+    update(Classroom)
+    .where(Classroom.id == bindparam("classroom_id"),
+           or_(Classroom.seat_allotment.is_(None),
+               Classroom.seats_used < Classroom.seat_allotment))
+    .values(seats_used=Classroom.seats_used + 1)
+    .execution_options(synchronize_session=False)
+)
+
+
 def take_one(org, classroom_ids=(), locked=None):
     """Count one new seat for a person joining the given classrooms; the caller
     holds the organization's lock (lock_organization) and may pass what taking
@@ -89,9 +125,7 @@ def take_one(org, classroom_ids=(), locked=None):
     allotments reserve unused), counted in the first classroom (by name), if
     any. Raises NoSeatLeft when there is none."""
     rows = db.session.execute(
-        select(Classroom.id, Classroom.name, Classroom.seat_allotment, Classroom.seats_used)
-        .where(Classroom.org_id == org.id, Classroom.id.in_(list(classroom_ids)))
-        .order_by(Classroom.name, Classroom.id)
+        _JOINED_CLASSROOMS, {"org_id": org.id, "classroom_ids": list(classroom_ids)}
     ).all()
     allotted = [r for r in rows if r.seat_allotment is not None]
     if allotted:
@@ -106,25 +140,9 @@ def take_one(org, classroom_ids=(), locked=None):
         if limit is not None and taken + _reserved_and_allotted(org.id)[0] >= limit:
             raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
         source = rows[0] if rows else None
-    # Each UPDATE guards its own limit too: a last line should a figure have been
-    # changed by something that skipped the lock.
-    counted = db.session.execute(
-        update(Organization)
-        .where(Organization.id == org.id,
-               or_(Organization.seat_limit.is_(None),
-                   Organization.seats_taken < Organization.seat_limit))
-        .values(seats_taken=Organization.seats_taken + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    counted = db.session.execute(_TAKE_ORG_SEAT, {"org_id": org.id}).rowcount
     if source is not None and counted == 1:
-        counted = db.session.execute(
-            update(Classroom)
-            .where(Classroom.id == source.id,
-                   or_(Classroom.seat_allotment.is_(None),
-                       Classroom.seats_used < Classroom.seat_allotment))
-            .values(seats_used=Classroom.seats_used + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        counted = db.session.execute(_TAKE_CLASSROOM_SEAT, {"classroom_id": source.id}).rowcount
     if counted != 1:
         raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
     return source.id if source is not None else None
