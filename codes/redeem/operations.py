@@ -183,6 +183,9 @@ _MEMBER = (
 )
 
 
+_NEW_STUDENT = OrgMember.__table__.insert().values(is_student=True, took_seat=True)
+
+
 def take_seat(user, org, classroom_ids=()):
     """Make the person a student member, taking one seat the first time only,
     as a code (or a roster) that places them in `classroom_ids` does.
@@ -203,11 +206,13 @@ def take_seat(user, org, classroom_ids=()):
     except seats.NoSeatLeft as no_seat:
         raise RedeemRefused(NO_SEATS, no_seat.message) from None
     if member is None:
-        db.session.add(OrgMember(org_id=org.id, user_id=user.id, is_student=True, took_seat=True))
+        # A Core INSERT with a statement built once: nothing here reads the
+        # new row as an object, so the unit of work has nothing to track.
+        db.session.execute(_NEW_STUDENT, {"org_id": org.id, "user_id": user.id})
     else:
         member.is_student = True
         member.took_seat = True
-    db.session.flush()
+        db.session.flush()
     return True
 
 
@@ -262,19 +267,22 @@ def _place(user, code):
     return courses
 
 
+_COURSES = select(Course).where(or_(
+    Course.id.in_(bindparam("ids", expanding=True)),
+    Course.id.in_(
+        select(ClassroomCourse.course_id)
+        .where(ClassroomCourse.classroom_id.in_(bindparam("classroom_ids", expanding=True)))
+    ),
+)).order_by(Course.name)
+
+
 def _courses(ids, of_classroom_ids=()):
     """The courses with these ids and those of these classrooms, by name."""
-    wanted = []
-    if ids:
-        wanted.append(Course.id.in_(ids))
-    if of_classroom_ids:
-        wanted.append(Course.id.in_(
-            select(ClassroomCourse.course_id)
-            .where(ClassroomCourse.classroom_id.in_(of_classroom_ids))
-        ))
-    if not wanted:
+    if not ids and not of_classroom_ids:
         return []
-    return db.session.scalars(select(Course).where(or_(*wanted)).order_by(Course.name)).all()
+    return db.session.scalars(
+        _COURSES, {"ids": list(ids), "classroom_ids": list(of_classroom_ids)}
+    ).all()
 
 
 _FIND_CODE = select(Code).where(Code.key == bindparam("key"))
@@ -307,6 +315,7 @@ def is_parent_code(text):
         select(ParentCode.id).where(ParentCode.key == key)) is not None
 
 
+_NEW_REDEMPTION = Redemption.__table__.insert()
 _ALREADY = select(Redemption.id).where(
     Redemption.code_id == bindparam("code_id"), Redemption.user_id == bindparam("user_id"))
 
@@ -345,9 +354,12 @@ def redeem(user, text, now=None):
     if code.role != ROLE_TEACHER:
         took_seat = take_seat(user, code.organization, [c.id for c in code.classrooms])
     courses = _place(user, code)
-    db.session.add(Redemption(code_id=code.id, user_id=user.id, org_id=code.org_id,
-                              took_seat=took_seat, created_at=now))
-    db.session.flush()
+    # Core, as in take_seat: the redemption is not read back as an object. A
+    # parallel redemption of the same code by the same person fails here, on
+    # the unique key, as it did when flushed (attempt_redeem retries).
+    db.session.execute(_NEW_REDEMPTION, {"code_id": code.id, "user_id": user.id,
+                                         "org_id": code.org_id, "took_seat": took_seat,
+                                         "created_at": now})
     return Redeemed(code, already=False, took_seat=took_seat,
                     classrooms=code.classrooms, courses=courses)
 
