@@ -124,4 +124,10 @@ def insert_ignore(session, model, rows):
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    # The table, not the mapped class: no ORM objects are made or returned, and
+    # the ORM's bulk-insert layer only added time. A Core statement does not
+    # autoflush, so flush as the ORM statement did: rows added before are
+    # written before these.
+    if session.autoflush:
+        session.flush()
+    session.execute(insert(model.__table__).values(rows).on_conflict_do_nothing())
