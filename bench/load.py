@@ -213,9 +213,10 @@ class Client:
         return response.status, text, seconds
 
 
-def run_phase(port, clients, jobs):
+def run_phase(port, clients, jobs, meter=None):
     """Run the jobs (functions of a Client returning (outcome, seconds)) on
-    `clients` threads at once; returns (outcomes, latencies, wall seconds)."""
+    `clients` threads at once; returns (outcomes, latencies, wall seconds) and
+    prints the CPU each request cost when given a CpuMeter."""
     queues = [jobs[i::clients] for i in range(clients)]
     results = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
@@ -229,13 +230,72 @@ def run_phase(port, clients, jobs):
     threads = [threading.Thread(target=work, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
+    before = meter.sample() if meter else None
     barrier.wait()
     started = time.perf_counter()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
     flat = [r for rs in results for r in rs]
+    if meter:
+        meter.pending = CpuMeter.line(before, meter.sample(), len(flat), wall)
     return [o for o, _ in flat], [s for _, s in flat], wall
+
+
+class CpuMeter:
+    """CPU time spent per phase, read from /proc: the server's workers, the
+    database server's processes (PostgreSQL), these client threads, and the whole
+    machine. On a 2-core machine shared with the clients, CPU per request says
+    more than the rate, which moves with whatever else runs."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, server_pid):
+        self.server_pid = server_pid
+
+    @classmethod
+    def _ticks(cls, pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0
+        return int(fields[11]) + int(fields[12])  # utime, stime
+
+    def _children(self):
+        path = Path(f"/proc/{self.server_pid}/task/{self.server_pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    @staticmethod
+    def _postgres_pids():
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if (entry / "comm").read_text().strip() == "postgres":
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        return pids
+
+    def sample(self):
+        machine = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        busy = sum(int(v) for v in machine) - int(machine[3]) - int(machine[4])  # idle, iowait
+        own = os.times()
+        return {
+            "server": sum(self._ticks(pid) for pid in [self.server_pid, *self._children()]) / self.TICK,
+            "database": sum(self._ticks(pid) for pid in self._postgres_pids()) / self.TICK,
+            "clients": own.user + own.system,
+            "machine": busy / self.TICK,
+        }
+
+    @staticmethod
+    def line(before, after, requests, wall):
+        spent = {k: after[k] - before[k] for k in before}
+        per = {k: 1000 * v / requests for k, v in spent.items()}
+        busy = 100 * spent["machine"] / wall / (os.cpu_count() or 1)
+        return (f"{'':15}CPU per request: server {per['server']:.2f} ms, database "
+                f"{per['database']:.2f} ms, clients {per['clients']:.2f} ms, whole machine "
+                f"{per['machine']:.2f} ms; machine busy {busy:.0f}%")
 
 
 def percentile(values, p):
@@ -340,22 +400,26 @@ def run(name, url, args, log_dir):
     try:
         for _ in range(20):  # warm every worker up
             Client(server.port).request("GET", "/login", Session("", "10.255.0.2"))
+        meter = CpuMeter(server.process.pid)
         outcomes, latencies, wall = run_phase(server.port, args.clients,
-                                              [trivial_job] * args.trivial)
+                                              [trivial_job] * args.trivial, meter)
         ceiling = report("GET /login", outcomes, latencies, wall)
+        print(meter.pending)
         errors = [o for o in outcomes if o != "ok"]
 
         sessions = [Session(email, f"10.{i // 250}.{i % 250}.1") for i, (email, _, _) in enumerate(plan)]
         outcomes, latencies, wall = run_phase(server.port, args.clients,
-                                              [login_job(s) for s in sessions])
+                                              [login_job(s) for s in sessions], meter)
         report("log in", outcomes, latencies, wall)
+        print(meter.pending)
         errors += [o for o in outcomes if o != "ok"]
 
         answers = []
         jobs = [redeem_job(s, kind, text, answers, rng.uniform(0.5, 1.5) * args.think)
                 for s, (_, kind, text) in zip(sessions, plan, strict=True)]
-        outcomes, latencies, wall = run_phase(server.port, args.clients, jobs)
+        outcomes, latencies, wall = run_phase(server.port, args.clients, jobs, meter)
         rate = report("redeem", outcomes, latencies, wall)
+        print(meter.pending)
         errors += [o for o in outcomes if o.startswith("http") or o == "other refusal"]
         print(f"  answers: {dict(sorted(Counter(outcomes).items()))}")
         p99 = percentile(latencies, 99)

@@ -8,20 +8,22 @@ with BEGIN IMMEDIATE, taking SQLite's single write lock up front; a deferred
 transaction that reads and then writes after another connection wrote would get
 SQLITE_BUSY_SNAPSHOT, which no busy timeout cures.
 """
+import fcntl
 import functools
+import os
 import sqlite3
-import time
+import threading
 
 from flask import has_request_context, request
-from psycopg import errors as pg_errors
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_LOCK_SLICE_MS = 5
 COMMITTED = "codes.db_committed"
 READS_ONLY = "codes.db_reads_only"
+READS_FIRST = "codes.db_reads_first"
+WRITING = "codes.db_writing"
 
 
 @event.listens_for(Engine, "connect")
@@ -41,38 +43,99 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 def _sqlite_on_begin(conn):
     if conn.dialect.name != "sqlite":
         return
+    environ = request.environ if has_request_context() else {}
     read_only = has_request_context() and (
-        request.method in ("GET", "HEAD") or request.environ.get(COMMITTED, False)
-        or request.environ.get(READS_ONLY, False)
+        request.method in ("GET", "HEAD") or environ.get(COMMITTED, False)
+        or environ.get(READS_ONLY, False)
+        or (environ.get(READS_FIRST, False) and not environ.get(WRITING, False))
     )
     if read_only:
         conn.exec_driver_sql("BEGIN")
-    else:
-        _begin_immediate(conn)
+        return
+    _take_write_lock(conn)
 
 
-def _begin_immediate(conn):
-    """Take the write lock, waiting up to the busy timeout, in short slices.
-
-    SQLite's own busy handler sleeps longer and longer between tries (up to 100
-    ms each), so under many writers the lock sits free while they all sleep. Five
-    processes taking turns on a lock held 3 ms: about 220 transactions a second
-    with SQLite's handler, 285 in slices (docs/PERFORMANCE.md)."""
+def _take_write_lock(conn):
     raw = conn.connection.dbapi_connection
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    raw.execute(f"PRAGMA busy_timeout = {SQLITE_LOCK_SLICE_MS}")
+    if isinstance(raw, QueuedWriter):
+        raw.wait_turn()
     try:
-        while time.monotonic() < deadline:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                if not is_busy(error):
-                    break
-        # The last try, whose error (if any) SQLAlchemy reports as its own.
+        # Through SQLAlchemy, so that "database is locked" comes as its
+        # OperationalError, which is answered 503 (codes.web).
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    finally:
-        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    except BaseException:
+        if isinstance(raw, QueuedWriter):
+            raw.leave_queue()
+        raise
+
+
+class QueuedWriter(sqlite3.Connection):
+    """A SQLite connection whose writers wait their turn asleep, in a queue the
+    kernel keeps, instead of polling SQLite's lock.
+
+    SQLite lets one writer in at a time and makes the others poll: its busy
+    handler sleeps 1, 2, 5 ms and more between tries, so under load the lock
+    often sits free while every waiter sleeps, and each try costs a parse and
+    the lock's system calls. Here a writer first takes an exclusive flock() on
+    a file beside the database; the kernel wakes the next waiter as soon as
+    the lock is let go, after COMMIT or ROLLBACK. BEGIN IMMEDIATE then finds
+    SQLite's lock free, unless a process that does not queue (the sqlite3
+    shell, a backup) holds it: that one is still waited for up to the busy
+    timeout, and then answered 503 (docs/PERFORMANCE.md)."""
+
+    # Threads of this process holding a turn through some connection: one such
+    # thread asking again through a second connection would wait for itself.
+    _holders = threading.local()
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        name = str(database)
+        self._queue = None
+        self._queued = False
+        if name and name != ":memory:" and not name.startswith("file:"):
+            self._queue = os.open(name + "-writers", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def wait_turn(self):
+        if self._queue is None or self._queued or getattr(self._holders, "count", 0):
+            return
+        fcntl.flock(self._queue, fcntl.LOCK_EX)
+        self._queued = True
+        self._holders.count = 1
+
+    def leave_queue(self):
+        if self._queued:
+            self._queued = False
+            self._holders.count = 0
+            fcntl.flock(self._queue, fcntl.LOCK_UN)
+
+    def commit(self):
+        try:
+            super().commit()
+        finally:
+            self.leave_queue()
+
+    def rollback(self):
+        try:
+            super().rollback()
+        finally:
+            self.leave_queue()
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self.leave_queue()
+            if self._queue is not None:
+                os.close(self._queue)
+                self._queue = None
+
+
+def engine_options(url, options):
+    """The engine options for a database URL: SQLite connections queue their writers."""
+    if not url.startswith("sqlite"):
+        return options
+    connect_args = {"factory": QueuedWriter, **options.get("connect_args", {})}
+    return {**options, "connect_args": connect_args}
 
 
 @event.listens_for(Session, "after_commit")
@@ -93,7 +156,13 @@ def is_busy(error):
     orig = getattr(error, "orig", error)
     if isinstance(orig, sqlite3.OperationalError):
         return any(message in str(orig) for message in BUSY_SQLITE_MESSAGES)
-    return isinstance(orig, (pg_errors.TransactionRollbackError, pg_errors.LockNotAvailable))
+    # By SQLSTATE: psycopg's classes for 40001 and 40P01 are not subclasses of
+    # its TransactionRollback (40000).
+    return getattr(orig, "sqlstate", None) in PG_TRY_AGAIN
+
+
+# Transaction rollback (serialization failure, deadlock) and lock not available.
+PG_TRY_AGAIN = {"40000", "40001", "40002", "40003", "40P01", "55P03"}
 
 
 def reads_only(view):
@@ -106,6 +175,42 @@ def reads_only(view):
         request.environ[READS_ONLY] = True
         return view(*args, **kwargs)
     return wrapper
+
+
+def reads_first(view):
+    """For a view that reads a good deal before it may write (redeeming a code):
+    on SQLite its transaction begins deferred, and begin_writing() takes the
+    write lock where the writing starts, so that loading the person, checking
+    the form and finding the code do not hold the one lock every writer waits
+    for. Such a view must call begin_writing() before its first write."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        request.environ[READS_FIRST] = True
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def begin_writing(session):
+    """The request's transaction writes from here on (see reads_first).
+
+    On SQLite the read so far is ended (it wrote nothing) and the write lock
+    taken on the same connection, SQLAlchemy's transaction and the objects it
+    loaded staying as they are. What was read before may have changed since,
+    as under PostgreSQL's READ COMMITTED: what the writes rely on they check
+    again themselves (a guarded UPDATE, a row read again under a lock, a
+    unique key). Elsewhere, and on PostgreSQL, nothing to do."""
+    if not has_request_context() or request.environ.get(WRITING, False):
+        return
+    request.environ[WRITING] = True
+    if not request.environ.get(READS_FIRST, False):
+        return
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if raw.in_transaction:
+        sqlite3.Connection.commit(raw)  # only reads to end: the queue was not joined
+    _take_write_lock(connection)
 
 
 def normalize_database_url(url):

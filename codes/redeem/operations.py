@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import audit, status
 from ..codetext import MAX_TYPED, canonical
-from ..database import insert_ignore
+from ..database import begin_writing, insert_ignore
 from ..errors import DomainError
 from ..extensions import db
 from ..models import (
@@ -321,14 +321,21 @@ _ALREADY = select(Redemption.id).where(
 
 
 def redeem(user, text, now=None):
-    """Redeem a typed code for a person, whole or not at all.
+    """Redeem a typed code for a person, whole or not at all (redeem_code)."""
+    return redeem_code(user, find_code(text, to_redeem=True), text, now)
+
+
+def redeem_code(user, code, text, now=None):
+    """Redeem the code a person typed (`code`, found by find_code(text,
+    to_redeem=True), or None), whole or not at all.
 
     Keeps: never more redemptions than max uses; never more seats than the
     organization's limit; one seat per person per organization whatever codes
-    they redeem; a second redemption of one code counts nothing. Raises
-    RedeemRefused with the message the person should read."""
+    they redeem; a second redemption of one code counts nothing. Each is checked
+    again by the writes themselves, so the code may have been read before the
+    transaction began writing. Raises RedeemRefused with the message the person
+    should read."""
     now = now or utcnow()
-    code = find_code(text, to_redeem=True)
     if code is None:
         if is_parent_code(text):
             raise RedeemRefused(PARENT_CODE, (
@@ -418,17 +425,21 @@ def attempt_redeem(user, text, limits, now=None):
     key = canonical(text)[:MAX_TYPED]
     ip = audit.client_address()
     wait = limits.counter.wait(user, ip, limits, now)
+    # Found before the transaction begins writing: on SQLite, the fewer reads
+    # under the one write lock, the more redemptions a second (database.reads_first).
+    code = find_code(text, to_redeem=wait is None)
+    begin_writing(db.session)
     if wait is not None:
         # Named with the code it was aimed at, if any, so that code's staff see
         # someone held back still trying it.
-        code = find_code(text)
         audit.record(user, f"redeem.{LIMITED}", code, org_id=code.org_id if code else None,
                      at=now, key=key)
         raise RedeemRefused(LIMITED, describe_wait(wait))
     for retry in (False, True):
         try:
             with db.session.begin_nested():
-                result = redeem(user, text, now)
+                # A retry finds the code again: the savepoint's rollback expired it.
+                result = redeem(user, text, now) if retry else redeem_code(user, code, text, now)
             break
         except RedeemRefused as refusal:
             code = refusal.code

@@ -3,12 +3,20 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, flash, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, literal, null, select, union_all
 
 from ..codetext import MAX_TYPED
+from ..database import reads_first
 from ..extensions import db
-from ..models import Classroom, ClassroomMember, Code, Course, Enrollment, Redemption
+from ..models import (
+    Classroom,
+    ClassroomMember,
+    Code,
+    Course,
+    Enrollment,
+    Organization,
+    Redemption,
+)
 from ..web import form_status, is_htmx, see_other
 from . import operations
 from .forms import RedeemForm
@@ -27,66 +35,78 @@ def limits():
     )
 
 
-# Built once, with the person's id as a parameter: building them (and their
-# cache keys) on every answer cost more than running them.
-_MY_CLASSROOMS = (
-    select(Classroom).join(ClassroomMember, ClassroomMember.classroom_id == Classroom.id)
-    .where(ClassroomMember.user_id == bindparam("user_id")).order_by(Classroom.name)
-    .options(joinedload(Classroom.organization))
-)
-_MY_COURSES = (
-    select(Course).join(Enrollment, Enrollment.course_id == Course.id)
-    .where(Enrollment.user_id == bindparam("user_id")).order_by(Course.name)
-    .options(joinedload(Course.organization))
-)
-_MY_REDEMPTIONS = (
-    select(Redemption).where(Redemption.user_id == bindparam("user_id"))
-    .order_by(Redemption.created_at.desc())
-    .options(joinedload(Redemption.code).joinedload(Code.organization))
+# The person's classrooms, courses and codes used, with their organizations,
+# as plain rows in one statement built once: loading them as objects, in three
+# statements, cost more than the rest of the answer. `timezone` is the
+# organization's, so format_local reads a row as it reads an organization.
+_MY_PLACES = union_all(
+    # First, as it names the columns and gives them their types (created_at a
+    # timestamp, which SQLite returns as text unless typed).
+    select(literal("code").label("kind"), Code.text.label("name"),
+           Organization.name.label("org_name"), Organization.timezone, Redemption.created_at)
+    .join(Code, Code.id == Redemption.code_id)
+    .join(Organization, Organization.id == Code.org_id)
+    .where(Redemption.user_id == bindparam("user_id")),
+    select(literal("classroom"), Classroom.name, Organization.name, Organization.timezone, null())
+    .join(ClassroomMember, ClassroomMember.classroom_id == Classroom.id)
+    .join(Organization, Organization.id == Classroom.org_id)
+    .where(ClassroomMember.user_id == bindparam("user_id")),
+    select(literal("course"), Course.name, Organization.name, Organization.timezone, null())
+    .join(Enrollment, Enrollment.course_id == Course.id)
+    .join(Organization, Organization.id == Course.org_id)
+    .where(Enrollment.user_id == bindparam("user_id")),
 )
 
 
 def my_places(user_id):
-    params = {"user_id": user_id}
+    rows = db.session.execute(_MY_PLACES, {"user_id": user_id}).all()
     return {
-        "classrooms": db.session.scalars(_MY_CLASSROOMS, params).all(),
-        "courses": db.session.scalars(_MY_COURSES, params).all(),
-        "redemptions": db.session.scalars(_MY_REDEMPTIONS, params).all(),
+        "classrooms": sorted((r for r in rows if r.kind == "classroom"), key=lambda r: r.name),
+        "courses": sorted((r for r in rows if r.kind == "course"), key=lambda r: r.name),
+        "redemptions": sorted((r for r in rows if r.kind == "code"),
+                              key=lambda r: r.created_at, reverse=True),
     }
 
 
-def _profile(form, result=None, status=200, refusal=None, user_id=None):
-    """The page, or its partial for htmx. After a commit, pass the user's id read
-    before it: current_user is expired by the commit, and reading its id would
-    load the whole row again for nothing."""
+def _profile(form, places, joined=None, status=200, refusal=None):
+    """The page, or its partial for htmx, with the person's places (my_places)
+    and what a redemption just did (`joined`, its message)."""
     template = "redeem/_redeem.html" if is_htmx() else "redeem/profile.html"
-    return render_template(template, form=form, result=result, refusal=refusal,
-                           **my_places(user_id or current_user.id)), status
+    return render_template(template, form=form, joined=joined, refusal=refusal,
+                           **places), status
 
 
 @bp.get("/profile")
 @login_required
 def profile():
     # A short link (/join/<code>) brings the code along to fill in.
-    return _profile(RedeemForm(formdata=None, code=request.args.get("code", "")[:MAX_TYPED]))
+    return _profile(RedeemForm(formdata=None, code=request.args.get("code", "")[:MAX_TYPED]),
+                    my_places(current_user.id))
 
 
 @bp.post("/redeem")
+@reads_first
 @login_required
 def redeem():
     form = RedeemForm()
     user_id = current_user.id
     if not form.validate_on_submit():
-        return _profile(form, status=form_status())
+        return _profile(form, my_places(user_id), status=form_status())
     try:
         result = operations.attempt_redeem(current_user, form.code.data, limits())
     except operations.RedeemRefused as refusal:
-        # The refusal left nothing but its audit event, which must be kept.
-        db.session.commit()
+        # The refusal left nothing but its audit event, which must be kept. The
+        # lists are read before the commit, in the same transaction.
         form.code.errors = [refusal.message]
-        return _profile(form, status=form_status(), refusal=refusal, user_id=user_id)
+        places = my_places(user_id)
+        db.session.commit()
+        return _profile(form, places, status=form_status(), refusal=refusal)
+    # Worded before the commit, which expires what the message names.
+    message = result.message
+    if not is_htmx():
+        db.session.commit()
+        flash(message, "success")
+        return see_other("redeem.profile")
+    places = my_places(user_id)
     db.session.commit()
-    if is_htmx():
-        return _profile(RedeemForm(formdata=None), result=result, user_id=user_id)
-    flash(result.message, "success")
-    return see_other("redeem.profile")
+    return _profile(RedeemForm(formdata=None), places, joined=message)

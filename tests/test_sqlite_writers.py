@@ -1,0 +1,147 @@
+"""How SQLite's one write lock is shared: writers wait their turn asleep in a queue
+(codes.database.QueuedWriter), and redeeming takes the lock only where its writing
+starts (codes.database.reads_first)."""
+import sqlite3
+import threading
+import time
+
+import pytest
+from psycopg import errors as pg_errors
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+
+from codes import database
+from codes.extensions import db
+from codes.models import Code, Organization, Redemption, User
+from codes.redeem import operations
+from conftest import Factory, build_app
+
+
+def test_a_writer_waits_its_turn_longer_than_the_busy_timeout(tmp_path, monkeypatch):
+    """SQLite alone would give up after its busy timeout (here 50 ms) and answer
+    "database is locked"; a queued writer sleeps until the one before commits."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    app = build_app(f"sqlite:///{tmp_path / 'queue.db'}")
+    with app.app_context():
+        org_id = Factory().org(seat_limit=10).id
+        db.session.commit()
+        db.session.remove()
+    first_writing = threading.Event()
+    order = []
+
+    def first():
+        with app.app_context():
+            db.session.get(Organization, org_id).name = "First"
+            db.session.flush()
+            first_writing.set()
+            time.sleep(0.4)  # eight busy timeouts
+            order.append("first commits")
+            db.session.commit()
+            db.session.remove()
+
+    def second():
+        first_writing.wait(5)
+        with app.app_context():
+            org = db.session.get(Organization, org_id)
+            org.name = org.name + " then second"
+            db.session.commit()
+            order.append("second committed")
+            db.session.remove()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first commits", "second committed"]
+    with app.app_context():
+        assert db.session.get(Organization, org_id).name == "First then second"
+        db.engine.dispose()
+
+
+def test_a_thread_already_writing_does_not_wait_for_itself(tmp_path, monkeypatch):
+    """A second connection of the same thread is not queued behind the first (it
+    would wait forever): it meets SQLite's busy timeout and its error instead."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    app = build_app(f"sqlite:///{tmp_path / 'self.db'}")
+    with app.app_context():
+        org_id = Factory().org().id
+        db.session.commit()
+        db.session.execute(update(Organization).values(name="Held"))  # the lock, held
+        started = time.monotonic()
+        with db.engine.connect() as other, pytest.raises(OperationalError) as refused:
+            other.exec_driver_sql("UPDATE organizations SET name = 'Other'")
+        assert database.is_busy(refused.value)
+        assert time.monotonic() - started < 5
+        db.session.commit()
+        assert db.session.get(Organization, org_id).name == "Held"
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("error", [
+    pg_errors.DeadlockDetected("deadlock detected"),
+    pg_errors.SerializationFailure("could not serialize access"),
+    pg_errors.LockNotAvailable("could not obtain lock"),
+    sqlite3.OperationalError("database is locked"),
+])
+def test_errors_that_mean_try_again_are_busy(error):
+    assert database.is_busy(OperationalError("UPDATE ...", {}, error))
+
+
+@pytest.mark.parametrize("error", [
+    pg_errors.UniqueViolation("duplicate key"),
+    pg_errors.UndefinedTable("no such table"),
+    sqlite3.OperationalError("disk I/O error"),
+])
+def test_other_errors_are_not_busy(error):
+    assert not database.is_busy(OperationalError("UPDATE ...", {}, error))
+
+
+def test_redeeming_finds_the_code_before_taking_the_write_lock(tmp_path, monkeypatch):
+    """While the person, the form and the code are read, another process can
+    still write; from begin_writing on it cannot, until the commit."""
+    path = tmp_path / "reads.db"
+    app = build_app(f"sqlite:///{path}")
+    with app.app_context():
+        make = Factory()
+        org = make.org(seat_limit=10)
+        make.code(org, "READ-FIRST-27", classrooms=[make.classroom(org, "Room 1")])
+        student = make.user()
+        db.session.commit()
+        student_id = student.id
+        db.session.remove()
+
+    def can_another_write():
+        other = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            other.close()
+
+    seen = {}
+    real_find, real_count = operations.find_code, operations._count_use
+
+    def find_code(text, to_redeem=False):
+        seen["finding"] = can_another_write()
+        return real_find(text, to_redeem)
+
+    def count_use(code, now):
+        seen["counting"] = can_another_write()
+        return real_count(code, now)
+
+    monkeypatch.setattr(operations, "find_code", find_code)
+    monkeypatch.setattr(operations, "_count_use", count_use)
+    client = app.test_client()
+    with app.app_context():
+        client.login(db.session.get(User, student_id))
+        db.session.remove()
+    assert client.post("/redeem", data={"code": "READ-FIRST-27"}).status_code == 303
+    assert seen == {"finding": True, "counting": False}
+    with app.app_context():
+        assert db.session.scalar(select(Code.uses).where(Code.text == "READ-FIRST-27")) == 1
+        assert db.session.scalar(select(Redemption.user_id)) == student_id
+        db.engine.dispose()
