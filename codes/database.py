@@ -221,18 +221,28 @@ def normalize_database_url(url):
     return url
 
 
+_INSERT_OR_IGNORE = {}
+
+
 def insert_ignore(session, model, rows):
     """Insert rows, skipping any that a unique key says already exist."""
     if not rows:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     # The table, not the mapped class: no ORM objects are made or returned, and
     # the ORM's bulk-insert layer only added time. A Core statement does not
     # autoflush, so flush as the ORM statement did: rows added before are
     # written before these.
     if session.autoflush:
         session.flush()
-    session.execute(insert(model.__table__).values(rows).on_conflict_do_nothing())
+    table = model.__table__
+    if session.get_bind().dialect.name == "sqlite":
+        # INSERT OR IGNORE is a plain INSERT with a prefix, which SQLAlchemy
+        # compiles once and caches; its ON CONFLICT statements it compiles on
+        # every call (their class opts out of the cache), as on PostgreSQL.
+        statement = _INSERT_OR_IGNORE.get(table)
+        if statement is None:
+            statement = _INSERT_OR_IGNORE[table] = table.insert().prefix_with("OR IGNORE")
+        session.execute(statement, rows)
+        return
+    from sqlalchemy.dialects.postgresql import insert
+    session.execute(insert(table).values(rows).on_conflict_do_nothing())

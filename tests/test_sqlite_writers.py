@@ -123,17 +123,17 @@ def test_redeeming_finds_the_code_before_taking_the_write_lock(tmp_path, monkeyp
             other.close()
 
     seen = {}
-    real_find, real_count = operations.find_code, operations._count_use
+    real_find, real_count = operations.find_to_redeem, operations._count_use
 
-    def find_code(text, to_redeem=False):
+    def find_to_redeem(text, user):
         seen["finding"] = can_another_write()
-        return real_find(text, to_redeem)
+        return real_find(text, user)
 
     def count_use(code, now):
         seen["counting"] = can_another_write()
         return real_count(code, now)
 
-    monkeypatch.setattr(operations, "find_code", find_code)
+    monkeypatch.setattr(operations, "find_to_redeem", find_to_redeem)
     monkeypatch.setattr(operations, "_count_use", count_use)
     client = app.test_client()
     with app.app_context():

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import bindparam, func, literal_column, or_, select, union_all, update
+from sqlalchemy import bindparam, exists, func, literal_column, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -18,11 +18,10 @@ from ..models import (
     REPLACED,
     ROLE_TEACHER,
     AuditEvent,
-    ClassroomCourse,
+    Classroom,
     ClassroomLeader,
     ClassroomMember,
     Code,
-    Course,
     CourseInstructor,
     Enrollment,
     OrgMember,
@@ -172,18 +171,12 @@ def _check_domain(user, code):
         )
 
 
-# Read again under the organization's lock, whatever the session holds. Like
-# the other statements named in capitals here, built once with its values as
-# parameters: building a statement and its cache key on every redemption cost
-# more than running it.
-_MEMBER = (
-    select(OrgMember)
-    .where(OrgMember.org_id == bindparam("org_id"), OrgMember.user_id == bindparam("user_id"))
-    .execution_options(populate_existing=True)
-)
-
-
 _NEW_STUDENT = OrgMember.__table__.insert().values(is_student=True, took_seat=True)
+_NOW_A_STUDENT = (
+    OrgMember.__table__.update()
+    .where(OrgMember.org_id == bindparam("m_org_id"), OrgMember.user_id == bindparam("m_user_id"))
+    .values(is_student=True, took_seat=True)
+)
 
 
 def take_seat(user, org, classroom_ids=()):
@@ -198,21 +191,19 @@ def take_seat(user, org, classroom_ids=()):
     take two seats, and no limit or allotment is ever passed. Raises
     RedeemRefused when no seat is left; the caller rolls back."""
     locked = seats.lock_organization(org.id)
-    member = db.session.scalar(_MEMBER, {"org_id": org.id, "user_id": user.id})
-    if member is not None and member.is_student:
+    figures = seats.seat_figures(org.id, user.id, classroom_ids)
+    if figures.member:
         return False
     try:
-        seats.take_one(org, classroom_ids, locked)
+        seats.take_one(org, locked, figures)
     except seats.NoSeatLeft as no_seat:
         raise RedeemRefused(NO_SEATS, no_seat.message) from None
-    if member is None:
-        # A Core INSERT with a statement built once: nothing here reads the
-        # new row as an object, so the unit of work has nothing to track.
+    # Core statements built once: nothing here reads the membership back as an
+    # object, so the unit of work has nothing to track.
+    if figures.member is None:
         db.session.execute(_NEW_STUDENT, {"org_id": org.id, "user_id": user.id})
     else:
-        member.is_student = True
-        member.took_seat = True
-        db.session.flush()
+        db.session.execute(_NOW_A_STUDENT, {"m_org_id": org.id, "m_user_id": user.id})
     return True
 
 
@@ -246,88 +237,91 @@ def _count_use(code, now):
 
 def _place(user, code):
     """Put the person where the code says; returns the courses it enrolls them in
-    (the code's own and, for a student, those of its classrooms), by name."""
+    (the code's own and, for a student, those of its classrooms), by name. The
+    code comes loaded with its classrooms and their courses (find_to_redeem)."""
     classroom_ids = [c.id for c in code.classrooms]
-    direct_course_ids = {c.id for c in code.courses}
+    courses = {c.id: c for c in code.courses}
     if code.role == ROLE_TEACHER:
         insert_ignore(db.session, ClassroomLeader,
                       [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids])
         insert_ignore(db.session, CourseInstructor,
-                      [{"course_id": cid, "user_id": user.id} for cid in sorted(direct_course_ids)])
+                      [{"course_id": cid, "user_id": user.id} for cid in sorted(courses)])
         insert_ignore(db.session, OrgMember, [{"org_id": code.org_id, "user_id": user.id}])
-        return _courses(direct_course_ids)
-    # The classrooms' courses and the code's own, read as the courses to show in
-    # one statement rather than their ids first and the courses after.
-    courses = _courses(direct_course_ids, classroom_ids)
+        return sorted(courses.values(), key=lambda c: c.name)
+    for classroom in code.classrooms:
+        courses.update((c.id, c) for c in classroom.courses)
     insert_ignore(db.session, ClassroomMember,
                   [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids])
     insert_ignore(db.session, Enrollment,
-                  [{"course_id": cid, "user_id": user.id}
-                   for cid in sorted(c.id for c in courses)])
-    return courses
-
-
-_COURSES = select(Course).where(or_(
-    Course.id.in_(bindparam("ids", expanding=True)),
-    Course.id.in_(
-        select(ClassroomCourse.course_id)
-        .where(ClassroomCourse.classroom_id.in_(bindparam("classroom_ids", expanding=True)))
-    ),
-)).order_by(Course.name)
-
-
-def _courses(ids, of_classroom_ids=()):
-    """The courses with these ids and those of these classrooms, by name."""
-    if not ids and not of_classroom_ids:
-        return []
-    return db.session.scalars(
-        _COURSES, {"ids": list(ids), "classroom_ids": list(of_classroom_ids)}
-    ).all()
+                  [{"course_id": cid, "user_id": user.id} for cid in sorted(courses)])
+    return sorted(courses.values(), key=lambda c: c.name)
 
 
 _FIND_CODE = select(Code).where(Code.key == bindparam("key"))
+
+
+def find_code(text):
+    """The code a typed text names, deleted ones included, or None."""
+    key = _key(text)
+    return db.session.scalar(_FIND_CODE, {"key": key}) if key else None
+
+
+def _key(text):
+    return canonical(text) if len(text or "") <= MAX_TYPED else ""
+
+
+@dataclass(frozen=True)
+class Found:
+    """The code a person typed (None if no code has that text), and whether
+    they have redeemed it before."""
+    code: Code | None
+    already: bool = False
+
+
 # What redeeming reads of a code, loaded with it in one statement rather than
-# one lazy load each. A code has a few classrooms and courses, so the rows the
-# joins multiply stay few.
-_FIND_CODE_TO_REDEEM = _FIND_CODE.options(
-    joinedload(Code.organization),
-    joinedload(Code.classrooms),
-    joinedload(Code.courses),
+# one lazy load or query each: its organization, classrooms and their
+# courses, its own courses, and whether this person redeemed it before. A code
+# has a few classrooms and courses, so the rows the joins multiply stay few.
+_FIND_CODE_TO_REDEEM = (
+    select(Code, exists().where(Redemption.code_id == Code.id,
+                                Redemption.user_id == bindparam("user_id")).label("already"))
+    .where(Code.key == bindparam("key"))
+    .options(
+        joinedload(Code.organization),
+        joinedload(Code.classrooms).joinedload(Classroom.courses),
+        joinedload(Code.courses),
+    )
 )
 
 
-def find_code(text, to_redeem=False):
-    """The code a typed text names, deleted ones included, or None; to_redeem
-    loads what redeeming reads of it along with it."""
-    if len(text or "") > MAX_TYPED:
-        return None
-    key = canonical(text)
+def find_to_redeem(text, user):
+    """The code a typed text names, deleted ones included, with what redeeming
+    reads of it (Found)."""
+    key = _key(text)
     if not key:
-        return None
-    query = _FIND_CODE_TO_REDEEM if to_redeem else _FIND_CODE
-    return db.session.scalars(query, {"key": key}).unique().first()
+        return Found(None)
+    row = db.session.execute(_FIND_CODE_TO_REDEEM, {"key": key, "user_id": user.id}).unique().first()
+    return Found(row[0], bool(row[1])) if row else Found(None)
 
 
 def is_parent_code(text):
     """Whether the text is a parent code (codes.parents), which this box does not take."""
-    key = canonical(text) if len(text or "") <= MAX_TYPED else ""
+    key = _key(text)
     return bool(key) and db.session.scalar(
         select(ParentCode.id).where(ParentCode.key == key)) is not None
 
 
 _NEW_REDEMPTION = Redemption.__table__.insert()
-_ALREADY = select(Redemption.id).where(
-    Redemption.code_id == bindparam("code_id"), Redemption.user_id == bindparam("user_id"))
 
 
 def redeem(user, text, now=None):
     """Redeem a typed code for a person, whole or not at all (redeem_code)."""
-    return redeem_code(user, find_code(text, to_redeem=True), text, now)
+    return redeem_code(user, find_to_redeem(text, user), text, now)
 
 
-def redeem_code(user, code, text, now=None):
-    """Redeem the code a person typed (`code`, found by find_code(text,
-    to_redeem=True), or None), whole or not at all.
+def redeem_code(user, found, text, now=None):
+    """Redeem the code a person typed (`found`, by find_to_redeem), whole or not
+    at all.
 
     Keeps: never more redemptions than max uses; never more seats than the
     organization's limit; one seat per person per organization whatever codes
@@ -336,6 +330,7 @@ def redeem_code(user, code, text, now=None):
     transaction began writing. Raises RedeemRefused with the message the person
     should read."""
     now = now or utcnow()
+    code = found.code
     if code is None:
         if is_parent_code(text):
             raise RedeemRefused(PARENT_CODE, (
@@ -349,8 +344,7 @@ def redeem_code(user, code, text, now=None):
             "That code is no longer valid. Ask whoever gave it to you for a new one.",
             code,
         )
-    already = db.session.scalar(_ALREADY, {"code_id": code.id, "user_id": user.id})
-    if already is not None:
+    if found.already:
         return Redeemed(code, already=True, classrooms=code.classrooms, courses=code.courses)
     refusal = _refusal_for_status(code, now)
     if refusal is not None:
@@ -427,23 +421,24 @@ def attempt_redeem(user, text, limits, now=None):
     wait = limits.counter.wait(user, ip, limits, now)
     # Found before the transaction begins writing: on SQLite, the fewer reads
     # under the one write lock, the more redemptions a second (database.reads_first).
-    code = find_code(text, to_redeem=wait is None)
+    found = find_to_redeem(text, user) if wait is None else Found(find_code(text))
     begin_writing(db.session)
     if wait is not None:
         # Named with the code it was aimed at, if any, so that code's staff see
         # someone held back still trying it.
-        audit.record(user, f"redeem.{LIMITED}", code, org_id=code.org_id if code else None,
+        code = found.code
+        audit.insert(user, f"redeem.{LIMITED}", code, org_id=code.org_id if code else None,
                      at=now, key=key)
         raise RedeemRefused(LIMITED, describe_wait(wait))
     for retry in (False, True):
         try:
             with db.session.begin_nested():
                 # A retry finds the code again: the savepoint's rollback expired it.
-                result = redeem(user, text, now) if retry else redeem_code(user, code, text, now)
+                result = redeem(user, text, now) if retry else redeem_code(user, found, text, now)
             break
         except RedeemRefused as refusal:
             code = refusal.code
-            audit.record(user, f"redeem.{refusal.outcome}", code,
+            audit.insert(user, f"redeem.{refusal.outcome}", code,
                          org_id=code.org_id if code else None, at=now, key=key)
             if refusal.outcome in GUESS_OUTCOMES:
                 limits.counter.count_failure(user, ip, limits)
@@ -453,6 +448,6 @@ def attempt_redeem(user, text, limits, now=None):
             # committed first; the second try finds it and counts nothing.
             if retry:
                 raise
-    audit.record(user, f"redeem.{result.outcome}", result.code, at=now, key=key,
+    audit.insert(user, f"redeem.{result.outcome}", result.code, at=now, key=key,
                  took_seat=result.took_seat)
     return result

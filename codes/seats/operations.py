@@ -9,11 +9,12 @@ else is changing. Every function flushes and never commits."""
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from .. import audit
 from ..errors import DomainError, FieldErrors
 from ..extensions import db
-from ..models import Classroom, Organization
+from ..models import Classroom, Organization, OrgMember
 
 # Staff are warned when fewer than this share of the seats are free.
 LOW_SHARE = 0.10
@@ -41,14 +42,6 @@ _LOCK = (
     select(Organization.seat_limit, Organization.seats_taken)
     .where(Organization.id == bindparam("org_id")).with_for_update()
 )
-_JOINED_CLASSROOMS = (
-    select(Classroom.id, Classroom.name, Classroom.seat_allotment, Classroom.seats_used)
-    .where(Classroom.org_id == bindparam("org_id"),
-           Classroom.id.in_(bindparam("classroom_ids", expanding=True)))
-    .order_by(Classroom.name, Classroom.id)
-)
-
-
 def _limit_and_taken(org_id):
     return db.session.execute(
         select(Organization.seat_limit, Organization.seats_taken).where(Organization.id == org_id)
@@ -112,11 +105,58 @@ _TAKE_CLASSROOM_SEAT = (
 )
 
 
-def take_one(org, classroom_ids=(), locked=None):
-    """Count one new seat for a person joining the given classrooms; the caller
-    holds the organization's lock (lock_organization) and may pass what taking
-    it returned as `locked`. Returns the id of the classroom the seat is
-    counted in, or None.
+def _member_state():
+    return (select(OrgMember.is_student)
+            .where(OrgMember.org_id == bindparam("org_id"), OrgMember.user_id == bindparam("user_id"))
+            .scalar_subquery())
+
+
+def _reserved():
+    pool = aliased(Classroom)  # not the classrooms of the outer statement
+    return (select(func.coalesce(func.sum(_unused(pool)), 0))
+            .where(pool.org_id == bindparam("org_id"), pool.seat_allotment.is_not(None))
+            .scalar_subquery())
+
+
+# What a new seat is decided on, read in one statement once the organization
+# is locked: the person's membership (no row: not a member; else whether a
+# student), the seats allotments reserve unused, and the classrooms joined.
+_FIGURES = select(_member_state().label("member"), _reserved().label("reserved"))
+_FIGURES_AND_CLASSROOMS = (
+    select(Classroom.id, Classroom.name, Classroom.seat_allotment, Classroom.seats_used,
+           _member_state().label("member"), _reserved().label("reserved"))
+    .where(Classroom.org_id == bindparam("org_id"),
+           Classroom.id.in_(bindparam("classroom_ids", expanding=True)))
+    .order_by(Classroom.name, Classroom.id)
+)
+
+
+@dataclass(frozen=True)
+class SeatFigures:
+    member: bool | None  # None: not a member; else whether a student
+    reserved: int
+    classrooms: list
+
+
+def seat_figures(org_id, user_id, classroom_ids=()):
+    """Read, holding the organization's lock (lock_organization) and in one
+    statement after it, what take_one decides on. Not to be read in the
+    statement that locks: on PostgreSQL that one's snapshot predates the wait."""
+    params = {"org_id": org_id, "user_id": user_id}
+    if classroom_ids:
+        rows = db.session.execute(
+            _FIGURES_AND_CLASSROOMS, {**params, "classroom_ids": list(classroom_ids)}).all()
+        if rows:
+            return SeatFigures(rows[0].member, rows[0].reserved, rows)
+    row = db.session.execute(_FIGURES, params).one()
+    return SeatFigures(row.member, row.reserved, [])
+
+
+def take_one(org, locked, figures):
+    """Count one new seat for a person joining some classrooms; the caller
+    holds the organization's lock and passes what taking it returned
+    (`locked`: the limit and the seats taken) and the seat_figures read after
+    it. Returns the id of the classroom the seat is counted in, or None.
 
     Where the seat comes from: if any of the classrooms has an allotment, from
     the allotment of the first of those (by name) that has room, and nowhere
@@ -124,9 +164,7 @@ def take_one(org, classroom_ids=(), locked=None):
     from the free pool (the limit less the seats taken and the seats
     allotments reserve unused), counted in the first classroom (by name), if
     any. Raises NoSeatLeft when there is none."""
-    rows = db.session.execute(
-        _JOINED_CLASSROOMS, {"org_id": org.id, "classroom_ids": list(classroom_ids)}
-    ).all()
+    rows = figures.classrooms
     allotted = [r for r in rows if r.seat_allotment is not None]
     if allotted:
         source = next((r for r in allotted if r.seats_used < r.seat_allotment), None)
@@ -135,9 +173,8 @@ def take_one(org, classroom_ids=(), locked=None):
             raise NoSeatLeft(f"{_names(allotted)} {verb} no seats left. "
                              f"Contact the administrator of {org.name}.")
     else:
-        limit, taken = locked or _limit_and_taken(org.id)
-        # Without a limit what allotments reserve changes nothing: not read.
-        if limit is not None and taken + _reserved_and_allotted(org.id)[0] >= limit:
+        limit, taken = locked
+        if limit is not None and taken + figures.reserved >= limit:
             raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
         source = rows[0] if rows else None
     counted = db.session.execute(_TAKE_ORG_SEAT, {"org_id": org.id}).rowcount
