@@ -3,6 +3,7 @@ import json
 
 from flask import has_request_context, request
 
+from . import database
 from .extensions import db
 from .models import AuditEvent, utcnow
 
@@ -43,4 +44,4 @@ def insert(actor, action, obj=None, org_id=None, at=None, **detail):
     INSERT rather than an object for the unit of work to flush: for the
     redemption attempts, where that flush was a noticeable part of the time
     SQLite's write lock is held. Returns nothing."""
-    db.session.execute(_INSERT, _values(actor, action, obj, org_id, at, detail))
+    database.execute(_INSERT, _values(actor, action, obj, org_id, at, detail))

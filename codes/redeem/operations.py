@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, exists, func, literal_column, or_, select, uni
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from .. import audit, status
+from .. import audit, database, status
 from ..codetext import MAX_TYPED, canonical
 from ..database import begin_writing, insert_ignore
 from ..errors import DomainError
@@ -201,9 +201,9 @@ def take_seat(user, org, classroom_ids=()):
     # Core statements built once: nothing here reads the membership back as an
     # object, so the unit of work has nothing to track.
     if figures.member is None:
-        db.session.execute(_NEW_STUDENT, {"org_id": org.id, "user_id": user.id})
+        database.execute(_NEW_STUDENT, {"org_id": org.id, "user_id": user.id})
     else:
-        db.session.execute(_NOW_A_STUDENT, {"m_org_id": org.id, "m_user_id": user.id})
+        database.execute(_NOW_A_STUDENT, {"m_org_id": org.id, "m_user_id": user.id})
     return True
 
 
@@ -227,7 +227,7 @@ def _count_use(code, now):
     """Count one use, re-checking every limit in the UPDATE itself: on PostgreSQL
     a second writer waits for the first and re-evaluates the WHERE on the new
     row, so exactly max_uses requests win."""
-    counted = db.session.execute(_COUNT_USE, {"code_id": code.id, "now": now}).rowcount
+    counted = database.execute(_COUNT_USE, {"code_id": code.id, "now": now}).rowcount
     if counted != 1:
         db.session.refresh(code)
         raise _refusal_for_status(code, now) or RedeemRefused(
@@ -358,7 +358,7 @@ def redeem_code(user, found, text, now=None):
     # Core, as in take_seat: the redemption is not read back as an object. A
     # parallel redemption of the same code by the same person fails here, on
     # the unique key, as it did when flushed (attempt_redeem retries).
-    db.session.execute(_NEW_REDEMPTION, {"code_id": code.id, "user_id": user.id,
+    database.execute(_NEW_REDEMPTION, {"code_id": code.id, "user_id": user.id,
                                          "org_id": code.org_id, "took_seat": took_seat,
                                          "created_at": now})
     return Redeemed(code, already=False, took_seat=took_seat,
@@ -396,7 +396,7 @@ def wait_needed(user, ip, limits, now=None):
     now = now or utcnow()
     if user is None and not ip:
         return None
-    counted = db.session.execute(
+    counted = database.execute(
         _FAILED_ATTEMPTS[user is not None, bool(ip)],
         {"since": now - limits.window, "user_id": user.id if user is not None else None, "ip": ip},
     )

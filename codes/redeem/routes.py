@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, flash, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, literal, null, select, union_all
 
+from .. import database
 from ..codetext import MAX_TYPED
 from ..database import reads_first
 from ..extensions import db
@@ -59,7 +60,7 @@ _MY_PLACES = union_all(
 
 
 def my_places(user_id):
-    rows = db.session.execute(_MY_PLACES, {"user_id": user_id}).all()
+    rows = database.execute(_MY_PLACES, {"user_id": user_id}).all()
     return {
         "classrooms": sorted((r for r in rows if r.kind == "classroom"), key=lambda r: r.name),
         "courses": sorted((r for r in rows if r.kind == "course"), key=lambda r: r.name),

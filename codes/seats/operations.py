@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from .. import audit
+from .. import audit, database
 from ..errors import DomainError, FieldErrors
 from ..extensions import db
 from ..models import Classroom, Organization, OrgMember
@@ -33,7 +33,7 @@ def lock_organization(org_id):
     second SELECT for them: PostgreSQL hands back the newest version of a row it
     waited for (what the previous holder committed), and nothing else changes
     them while the lock is held."""
-    return db.session.execute(_LOCK, {"org_id": org_id}).one()
+    return database.execute(_LOCK, {"org_id": org_id}).one()
 
 
 # The statements of a new seat, built once with their values as parameters:
@@ -144,11 +144,11 @@ def seat_figures(org_id, user_id, classroom_ids=()):
     statement that locks: on PostgreSQL that one's snapshot predates the wait."""
     params = {"org_id": org_id, "user_id": user_id}
     if classroom_ids:
-        rows = db.session.execute(
+        rows = database.execute(
             _FIGURES_AND_CLASSROOMS, {**params, "classroom_ids": list(classroom_ids)}).all()
         if rows:
             return SeatFigures(rows[0].member, rows[0].reserved, rows)
-    row = db.session.execute(_FIGURES, params).one()
+    row = database.execute(_FIGURES, params).one()
     return SeatFigures(row.member, row.reserved, [])
 
 
@@ -177,9 +177,9 @@ def take_one(org, locked, figures):
         if limit is not None and taken + figures.reserved >= limit:
             raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
         source = rows[0] if rows else None
-    counted = db.session.execute(_TAKE_ORG_SEAT, {"org_id": org.id}).rowcount
+    counted = database.execute(_TAKE_ORG_SEAT, {"org_id": org.id}).rowcount
     if source is not None and counted == 1:
-        counted = db.session.execute(_TAKE_CLASSROOM_SEAT, {"classroom_id": source.id}).rowcount
+        counted = database.execute(_TAKE_CLASSROOM_SEAT, {"classroom_id": source.id}).rowcount
     if counted != 1:
         raise NoSeatLeft(f"{org.name} has no seats left. Contact its administrator.")
     return source.id if source is not None else None
