@@ -52,6 +52,9 @@ def test_redeem_with_htmx_returns_the_section_with_result_and_lists(client, make
     assert page.select_one(".flash-success").get_text(strip=True) == "You joined Room 9A, Algebra."
     assert "Room 9A" in page.find(id="my-classrooms").get_text()
     assert "Algebra" in page.find(id="my-courses").get_text()
+    assert page.find("input", id="code")["value"] == "", "the box is emptied for the next code"
+    assert page.find(id="my-places") == soup(client.get("/profile")).find(id="my-places"), (
+        "the lists in the answer are those the profile shows afterwards")
 
 
 def test_redeem_refusal_with_htmx_shows_message_beside_the_box(client, make, school):

@@ -110,4 +110,5 @@ def redeem():
         return see_other("redeem.profile")
     places = my_places(user_id)
     db.session.commit()
-    return _profile(RedeemForm(formdata=None), places, joined=message)
+    form.code.data = ""  # the box emptied for the next code
+    return _profile(form, places, joined=message)
