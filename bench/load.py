@@ -7,13 +7,16 @@ the tables; starts gunicorn (2 x cores + 1 sync workers, behind PROXY_HOPS=1 so
 each student has an address of their own); then measures, with the same clients
 against the same server:
 
-1. the ceiling: a trivial page (GET /login) as fast as the clients can ask;
+1. the ceiling: a trivial page (GET /login) as fast as the clients can ask,
+   before the other phases and again after them (their mean is the ceiling);
 2. logging the 2,000 students in;
 3. the redemptions: each student types one code in the profile's code box (as
    htmx sends it): an unlimited classroom code, a single-use code that others
    may be racing for, or a wrong code;
 
-and prints throughput, p50 and p99. Afterwards it checks that every count is
+and prints throughput, p50 and p99, and the CPU each request cost. Before any of
+it, every worker is warmed up untimed on a second organization with students of
+its own (warm_up_world). Afterwards it checks that every count is
 exact: per code, uses equal redemptions; single-use codes used at most once;
 seats taken equal the students who took one, within the limit; every answer the
 clients saw matches what the database holds.
@@ -311,23 +314,27 @@ class CpuMeter:
 
     def sample(self):
         machine = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        busy = sum(int(v) for v in machine) - int(machine[3]) - int(machine[4])  # idle, iowait
+        # idle and iowait are not busy; steal is time the host gave to other machines
+        busy = sum(int(v) for v in machine[:8]) - int(machine[3]) - int(machine[4]) - int(machine[7])
         own = os.times()
         return {
             "server": sum(self._ticks(pid) for pid in [self.server_pid, *self._children()]) / self.TICK,
             "database": sum(self._ticks(pid) for pid in self._postgres_pids()) / self.TICK,
             "clients": own.user + own.system,
             "machine": busy / self.TICK,
+            "stolen": int(machine[7]) / self.TICK,
         }
 
     @staticmethod
     def line(before, after, requests, wall):
         spent = {k: after[k] - before[k] for k in before}
         per = {k: 1000 * v / requests for k, v in spent.items()}
-        busy = 100 * spent["machine"] / wall / (os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+        busy = 100 * spent["machine"] / wall / cores
+        stolen = 100 * spent["stolen"] / wall / cores
         return (f"{'':15}CPU per request: server {per['server']:.2f} ms, database "
                 f"{per['database']:.2f} ms, clients {per['clients']:.2f} ms, whole machine "
-                f"{per['machine']:.2f} ms; machine busy {busy:.0f}%")
+                f"{per['machine']:.2f} ms; machine busy {busy:.0f}%, taken by the host {stolen:.0f}%")
 
 
 def percentile(values, p):
@@ -469,13 +476,21 @@ def run(name, url, args, log_dir):
         errors += [o for o in outcomes if o.startswith("http") or o == "other refusal"]
         print(f"  answers: {dict(sorted(Counter(outcomes).items()))}")
         p99 = percentile(latencies, 99)
+
+        # The ceiling again, as the machine's speed drifts: the mean of the two is compared.
+        outcomes, latencies, wall = run_phase(server.port, args.clients,
+                                              [trivial_job] * args.trivial, meter)
+        ceiling = (ceiling + report("GET /login", outcomes, latencies, wall)) / 2
+        print(meter.pending)
+        errors += [o for o in outcomes if o != "ok"]
     finally:
         server.stop()
     problems, summary = check(url, answers)
     print(f"  after: {summary}")
     verdicts = [
         ("p99 under 100 ms", p99 < 0.100, f"{1000 * p99:.0f} ms"),
-        ("redemptions/s >= 30% of the trivial page", rate >= 0.3 * ceiling, f"{100 * rate / ceiling:.0f}%")
+        ("redemptions/s >= 30% of the trivial page", rate >= 0.3 * ceiling,
+         f"{100 * rate / ceiling:.0f}% ({rate:.0f} of {ceiling:.0f}/s, the trivial page's mean)")
         if not args.think else
         ("redemptions/s >= 30% of the trivial page", None, "not measured: the clients pause, so the "
                                                             "rate is what they ask for"),

@@ -31,7 +31,8 @@ def fail_after_counting(monkeypatch, message):
     reached = []
     real = operations._place
 
-    def broken(user, code):
+    def broken(user, found):
+        code = found.code
         used = db.session.scalar(select(Code.uses).where(Code.id == code.id))
         seats = db.session.scalar(select(Organization.seats_taken).where(Organization.id == code.org_id))
         reached.append((used, seats))

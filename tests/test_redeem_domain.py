@@ -57,6 +57,24 @@ def test_success_places_and_enrolls(world, make):
     assert db.session.get(type(org), org.id).seats_taken == 1
 
 
+def test_a_code_of_several_classrooms_and_courses_places_in_each_once(world, make):
+    """Classrooms sharing a course, and a course of the code's own that is also a
+    classroom's: every place once, the seat counted once, the message by name."""
+    org, room, algebra, student = world
+    biology, chemistry = make.course(org, "Biology"), make.course(org, "Chemistry")
+    lab = make.classroom(org, "Lab 2", courses=[algebra, chemistry])
+    make.code(org, "TWO-ROOMS-2027", classrooms=[room, lab], courses=[biology, chemistry])
+    result = redeem(student, "TWO-ROOMS-2027", NOW)
+    db.session.commit()
+    assert result.message == "You joined Lab 2, Room 9A, Algebra, Biology, Chemistry."
+    assert {m.classroom_id for m in db.session.scalars(select(ClassroomMember))} == {room.id, lab.id}
+    assert sorted(e.course_id for e in db.session.scalars(select(Enrollment))) == sorted(
+        [algebra.id, biology.id, chemistry.id])
+    assert db.session.get(type(org), org.id).seats_taken == 1
+    again = redeem(student, "TWO-ROOMS-2027", NOW)
+    assert again.message == "You're already in Lab 2, Room 9A, Biology, Chemistry."
+
+
 def test_unknown_code(world):
     *_, student = world
     for text in ["NOPE-NOPE-NOPE", "", "   ", "x" * 5000, "日本語のコード"]:
