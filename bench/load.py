@@ -365,6 +365,17 @@ def login_job(session):
     return job
 
 
+def outcome_of(status, body):
+    """What the code box answered, read from its fragment."""
+    if status != 200:
+        return f"http {status}"
+    for mark, outcome in (('class="flash flash-success"', "joined"), ("reached its limit", "used up"),
+                          ("no seats left", "no seats"), ("recognize that code", "wrong")):
+        if mark in body:
+            return outcome
+    return "other refusal"
+
+
 def redeem_job(session, kind, text, answers, think):
     def job(client):
         # A person reads and types between two codes; the pause is not timed.
@@ -372,18 +383,7 @@ def redeem_job(session, kind, text, answers, think):
         status, body, seconds = client.request(
             "POST", "/redeem", session, {"csrf_token": session.token, "code": text},
             {"HX-Request": "true"})
-        if status != 200:
-            outcome = f"http {status}"
-        elif 'class="flash flash-success"' in body:
-            outcome = "joined"
-        elif "reached its limit" in body:
-            outcome = "used up"
-        elif "no seats left" in body:
-            outcome = "no seats"
-        elif "recognize that code" in body:
-            outcome = "wrong"
-        else:
-            outcome = "other refusal"
+        outcome = outcome_of(status, body)
         answers.append((session.email, text, outcome))
         return outcome, seconds
     return job

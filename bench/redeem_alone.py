@@ -1,0 +1,120 @@
+"""One redemption at a time, in the Flask test client: what a request costs the app
+itself, with no HTTP server, no other clients and no waiting for locks.
+
+It builds the same organization as bench/load.py (codes of each kind, a seat limit),
+signs students in by their session, and times each one typing one code in the
+profile's code box as htmx sends it, then a few other requests for scale. Prints
+medians and means in milliseconds.
+
+    .venv/bin/python bench/redeem_alone.py
+    .venv/bin/python bench/redeem_alone.py --postgres postgresql+psycopg://postgres@127.0.0.1:55433/codes_bench
+
+The PostgreSQL database is emptied first: its name must contain "bench".
+"""
+import argparse
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import load  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from werkzeug.security import generate_password_hash  # noqa: E402
+
+from codes import create_app  # noqa: E402
+from codes.extensions import db  # noqa: E402
+from codes.models import User  # noqa: E402
+
+HX = {"HX-Request": "true"}
+TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def timed(call, times=1):
+    """Milliseconds of each of `times` calls."""
+    spent = []
+    for _ in range(times):
+        started = time.perf_counter()
+        response = call()
+        spent.append(1000 * (time.perf_counter() - started))
+        assert response.status_code in (200, 303), response.status_code
+    return spent
+
+
+def line(name, spent):
+    print(f"  {name:<34} median {statistics.median(spent):5.2f} ms   mean {statistics.mean(spent):5.2f} ms"
+          f"   ({len(spent)} requests)")
+
+
+def run(name, url, students, warm):
+    plan, _ = load.prepare(url, students, load.SINGLE_USE * 2, generate_password_hash("x", "pbkdf2:sha256:1"),
+                           random.Random(2027))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": load.SECRET_KEY})
+    with app.app_context():
+        ids = dict(db.session.execute(select(User.email, User.id)).tuples().all())
+        db.session.remove()
+    people = []
+    for email, kind, text in plan:
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["_user_id"] = str(ids[email])
+            session["_fresh"] = True
+        token = TOKEN.search(client.get("/profile").get_data(as_text=True)).group(1)
+        # Each from an address of their own, as in bench/load.py: the attempt limits
+        # count wrong codes per address too.
+        address = f"10.{len(people) // 250}.{len(people) % 250}.1"
+        people.append((client, token, kind, text, address))
+
+    def redeem(person, text=None):
+        client, token, _, typed, address = person
+        return client.post("/redeem", data={"csrf_token": token, "code": typed if text is None else text},
+                           headers=HX, environ_base={"REMOTE_ADDR": address})
+
+    print(f"\n{name}: {students} students, each redeeming once after {warm} who warm up")
+    for person in people[:warm]:
+        redeem(person)
+    spent, answers = [], Counter()
+    for person in people[warm:]:
+        started = time.perf_counter()
+        body = redeem(person).get_data(as_text=True)
+        spent.append(1000 * (time.perf_counter() - started))
+        answers[load.outcome_of(200, body)] += 1
+    line("redeem (the mix of bench/load.py)", spent)
+    print(f"    answers: {dict(sorted(answers.items()))}")
+    for kind in ("classroom", "single", "wrong"):
+        line(f"  of which typed a {kind} code", [s for s, p in zip(spent, people[warm:], strict=True)
+                                                if p[2] == kind])
+    someone = people[0]
+    line("redeem a code already redeemed", timed(lambda: redeem(someone), 200))
+    line("redeem an empty box", timed(lambda: redeem(someone, ""), 200))
+    line("GET /profile", timed(lambda: someone[0].get("/profile"), 200))
+    anonymous = app.test_client()
+    line("GET /login (the trivial page)", timed(lambda: anonymous.get("/login"), 500))
+    with app.app_context():
+        db.engine.dispose()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", default="",
+                        help="a PostgreSQL URL whose database name contains 'bench'")
+    parser.add_argument("--students", type=int, default=600)
+    parser.add_argument("--warm", type=int, default=100, help="students who redeem untimed first")
+    args = parser.parse_args()
+    if args.postgres and "bench" not in args.postgres.rsplit("/", 1)[-1]:
+        parser.error("the PostgreSQL database is emptied first: its name must contain 'bench'")
+    with tempfile.TemporaryDirectory() as tmp:
+        run("SQLite", f"sqlite:///{tmp}/alone.db", args.students, args.warm)
+    if args.postgres:
+        run("PostgreSQL", args.postgres, args.students, args.warm)
+
+
+if __name__ == "__main__":
+    main()
