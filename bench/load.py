@@ -3,7 +3,7 @@ embedded SQLite and again with PostgreSQL, under 50 concurrent clients.
 
 For each database it makes 2,000 students, an organization with a seat limit,
 unlimited classroom codes and a batch of single-use codes written straight into
-the tables; starts gunicorn (2 x cores + 1 sync workers, behind PROXY_HOPS=1 so
+the tables; starts gunicorn (2 x cores sync workers, behind PROXY_HOPS=1 so
 each student has an address of their own); then measures, with the same clients
 against the same server:
 
@@ -509,7 +509,8 @@ def main():
                         help="a PostgreSQL URL whose database name contains 'bench' (emptied first)")
     parser.add_argument("--students", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
+                        help="gunicorn sync workers (docs/PERFORMANCE.md compares 3, 4 and 5)")
     parser.add_argument("--trivial", type=int, default=4000, help="requests for the ceiling")
     parser.add_argument("--seat-limit", type=int, default=1000)
     parser.add_argument("--password-hash", default="scrypt",
