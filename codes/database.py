@@ -6,7 +6,9 @@ and we emit BEGIN ourselves. Requests that may write (anything but GET/HEAD)
 and all work outside a request (CLI, domain calls from tests and threads) begin
 with BEGIN IMMEDIATE, taking SQLite's single write lock up front; a deferred
 transaction that reads and then writes after another connection wrote would get
-SQLITE_BUSY_SNAPSHOT, which no busy timeout cures.
+SQLITE_BUSY_SNAPSHOT, which no busy timeout cures. Writers wait for that lock in
+a queue (QueuedWriter). A view that reads much before it writes (reads_first)
+takes the lock later, at begin_writing(), in a fresh transaction.
 """
 import fcntl
 import functools
