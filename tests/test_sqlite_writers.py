@@ -10,11 +10,11 @@ from psycopg import errors as pg_errors
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from codes import database
+from codes import database, mail
 from codes.extensions import db
 from codes.models import Code, Organization, Redemption, User
 from codes.redeem import operations
-from conftest import Factory, build_app
+from conftest import PASSWORD, Factory, build_app
 
 
 def test_a_writer_waits_its_turn_longer_than_the_busy_timeout(tmp_path, monkeypatch):
@@ -144,4 +144,41 @@ def test_redeeming_finds_the_code_before_taking_the_write_lock(tmp_path, monkeyp
     with app.app_context():
         assert db.session.scalar(select(Code.uses).where(Code.text == "READ-FIRST-27")) == 1
         assert db.session.scalar(select(Redemption.user_id)) == student_id
+        db.engine.dispose()
+
+
+def test_mail_is_sent_holding_no_write_lock(tmp_path, monkeypatch):
+    """A slow mail server must not keep every writer waiting: sign-up commits before
+    it mails the link, and asking for a reset or a new link writes nothing."""
+    path = tmp_path / "mail.db"
+    app = build_app(f"sqlite:///{path}")
+    with app.app_context():
+        email = Factory().user().email
+        db.session.remove()
+    seen = []
+
+    def send(to, subject, body):
+        other = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            committed = other.execute("SELECT count(*) FROM users WHERE email = ?", (to,)).fetchone()[0]
+            other.execute("ROLLBACK")
+            seen.append((subject, "lock free", committed))
+        except sqlite3.OperationalError:
+            seen.append((subject, "lock held", None))
+        finally:
+            other.close()
+
+    monkeypatch.setattr(mail, "send", send)
+    client = app.test_client()
+    assert client.post("/signup", data={"name": "Nia New", "email": "nia@school.org",
+                                        "password": PASSWORD}).status_code == 303
+    assert client.post("/verify/resend").status_code == 303
+    assert app.test_client().post("/password/forgot", data={"email": email}).status_code == 303
+    assert seen == [
+        ("Confirm your email address", "lock free", 1),
+        ("Confirm your email address", "lock free", 1),
+        ("Set your password", "lock free", 1),
+    ]
+    with app.app_context():
         db.engine.dispose()

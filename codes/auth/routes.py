@@ -74,8 +74,11 @@ def signup():
             db.session.commit()
             form.code.errors.append(refusal.message)
         else:
-            send_verification(user)
+            # Committed before the mail goes: a slow mail server must not hold
+            # the database's write lock, and no link goes out for an account
+            # that a failed commit never made.
             db.session.commit()
+            send_verification(user)
             login_user(user)
             if result is not None:
                 flash(result.message, "success")
@@ -109,6 +112,7 @@ def confirm_email(token):
 
 
 @bp.post("/verify/resend")
+@reads_only  # changes nothing; the mail is sent holding no write lock
 @login_required
 def resend_verification():
     if not current_user.email_verified:
@@ -118,6 +122,7 @@ def resend_verification():
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
+@reads_only  # changes nothing; the mail is sent holding no write lock
 def forgot_password():
     """Ask for a link to set a new password. The answer is the same whether or not
     the email has an account, so the form tells nobody who is registered."""
