@@ -1,13 +1,16 @@
 """Sending mail through Flask-Mail over SMTP, configured in the instance config
-(MAIL_SERVER, MAIL_PORT, MAIL_USE_TLS, MAIL_USERNAME, MAIL_PASSWORD,
-MAIL_DEFAULT_SENDER). Without MAIL_SERVER, messages are written to the log."""
+(MAIL_SERVER, MAIL_PORT, MAIL_USE_TLS, MAIL_USE_SSL, MAIL_USERNAME, MAIL_PASSWORD,
+MAIL_DEFAULT_SENDER, MAIL_TIMEOUT). Without MAIL_SERVER, messages are written to
+the log."""
 import smtplib
 from dataclasses import dataclass
 
+import flask_mail
 from flask import current_app
 from flask_mail import Message
 
-from .extensions import mailer
+# Seconds any one exchange with the mail server may take (MAIL_TIMEOUT).
+DEFAULT_TIMEOUT = 10
 
 # Used only when MAIL_DEFAULT_SENDER is not configured.
 FALLBACK_SENDER = "Codes <no-reply@localhost>"
@@ -18,6 +21,23 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
+
+
+class _TimedConnection(flask_mail.Connection):
+    """Flask-Mail's connection, opened with a time limit: Flask-Mail opens
+    smtplib's without one, so a mail server that accepts and never answers held
+    the request until its worker was killed."""
+
+    def configure_host(self):
+        kind = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = kind(self.mail.server, self.mail.port,
+                    timeout=current_app.config.get("MAIL_TIMEOUT", DEFAULT_TIMEOUT))
+        host.set_debuglevel(int(self.mail.debug))
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
 
 
 def configured():
@@ -37,8 +57,9 @@ def send(to, subject, body, attachments=()):
     for attachment in attachments:
         message.attach(attachment.filename, attachment.content_type, attachment.data)
     try:
-        mailer.send(message)
-    except (smtplib.SMTPException, OSError):
+        with _TimedConnection(current_app.extensions["mail"]) as connection:
+            message.send(connection)
+    except (smtplib.SMTPException, OSError):  # a timeout is an OSError
         current_app.logger.exception("Mail to %s could not be sent: %s", to, subject)
         return False
     return True
