@@ -42,6 +42,8 @@ _LOCK = (
     select(Organization.seat_limit, Organization.seats_taken)
     .where(Organization.id == bindparam("org_id")).with_for_update()
 )
+
+
 def _limit_and_taken(org_id):
     return db.session.execute(
         select(Organization.seat_limit, Organization.seats_taken).where(Organization.id == org_id)
