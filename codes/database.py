@@ -167,16 +167,21 @@ def is_busy(error):
 PG_TRY_AGAIN = {"40000", "40001", "40002", "40003", "40P01", "55P03"}
 
 
+def _marking(view, mark):
+    """The view, marking its request so the begin event reads it."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        request.environ[mark] = True
+        return view(*args, **kwargs)
+    return wrapper
+
+
 def reads_only(view):
     """For a view that changes nothing even on POST, such as logging in: its
     transactions begin deferred, so SQLite's one write lock is not held while a
     password hash is checked (about 65 ms of scrypt, which otherwise queued every
     other writer behind each log-in). Such a view must never write."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        request.environ[READS_ONLY] = True
-        return view(*args, **kwargs)
-    return wrapper
+    return _marking(view, READS_ONLY)
 
 
 def reads_first(view):
@@ -185,11 +190,7 @@ def reads_first(view):
     write lock where the writing starts, so that loading the person, checking
     the form and finding the code do not hold the one lock every writer waits
     for. Such a view must call begin_writing() before its first write."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        request.environ[READS_FIRST] = True
-        return view(*args, **kwargs)
-    return wrapper
+    return _marking(view, READS_FIRST)
 
 
 def begin_writing(session):
