@@ -11,6 +11,7 @@ table with and without a batch filter, a search, and the CSV export of all
 
 The database named by DATABASE_URL is emptied first: never point it at real data.
 """
+
 import os
 import random
 import resource
@@ -32,15 +33,7 @@ from codes.auth.operations import create_user  # noqa: E402
 from codes.bulk.operations import BatchInput, generate_batch  # noqa: E402
 from codes.codetext import canonical, random_code  # noqa: E402
 from codes.extensions import db  # noqa: E402
-from codes.models import (  # noqa: E402
-    Batch,
-    Code,
-    CodeClassroom,
-    CodeCourse,
-    Organization,
-    User,
-    utcnow,
-)
+from codes.models import Batch, Code, CodeClassroom, CodeCourse, Organization, User, utcnow  # noqa: E402
 from codes.orgs import operations as orgs  # noqa: E402
 
 BATCHES = 200
@@ -51,8 +44,15 @@ PASSWORD = "bench-password-123"
 
 def app_for_bench():
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    app = create_app({"TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-                      "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "SQLALCHEMY_DATABASE_URI": url})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "WTF_CSRF_ENABLED": False,
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "SQLALCHEMY_DATABASE_URI": url,
+        }
+    )
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -68,20 +68,36 @@ def fill(org, admin, batches, rng):
     for number in range(batches):
         made = start + timedelta(days=number)
         prefix = f"B{number:03d}" if number % 2 else ""
-        batch = Batch(org_id=org.id, created_by_id=admin.id, created_at=made, count=PER_BATCH,
-                      prefix=prefix, options="{}")
+        batch = Batch(
+            org_id=org.id,
+            created_by_id=admin.id,
+            created_at=made,
+            count=PER_BATCH,
+            prefix=prefix,
+            options="{}",
+        )
         db.session.add(batch)
         db.session.flush()
         rows = []
         for _ in range(PER_BATCH):
             text = random_code(prefix)
-            rows.append(dict(
-                org_id=org.id, batch_id=batch.id, text=text, key=canonical(text), role="student",
-                valid_until=made + timedelta(days=rng.choice((30, 365, 900))),
-                max_uses=rng.choice((1, 1, 1, 5, None)), uses=rng.choice((0, 0, 0, 1)),
-                allowed_domains="", enabled=rng.random() > 0.05,
-                deactivated_at=made if rng.random() < 0.02 else None,
-                created_by_id=admin.id, created_at=made))
+            rows.append(
+                dict(
+                    org_id=org.id,
+                    batch_id=batch.id,
+                    text=text,
+                    key=canonical(text),
+                    role="student",
+                    valid_until=made + timedelta(days=rng.choice((30, 365, 900))),
+                    max_uses=rng.choice((1, 1, 1, 5, None)),
+                    uses=rng.choice((0, 0, 0, 1)),
+                    allowed_domains="",
+                    enabled=rng.random() > 0.05,
+                    deactivated_at=made if rng.random() < 0.02 else None,
+                    created_by_id=admin.id,
+                    created_at=made,
+                )
+            )
         ids = db.session.scalars(insert(Code).returning(Code.id), rows).all()
         room, course = classrooms[number % len(classrooms)], courses[number % len(courses)]
         db.session.execute(insert(CodeClassroom), [{"code_id": i, "classroom_id": room.id} for i in ids])
@@ -146,10 +162,13 @@ def setup(app):
                 conn.execute(text("VACUUM ANALYZE"))
         filled = time.perf_counter() - began
         total = db.session.scalar(select(db.func.count(Code.id)).where(Code.org_id == org.id))
-        print(f"database: {dialect}; filled {total:,} codes in {BATCHES} batches "
-              f"(+{SMALL_BATCHES * PER_BATCH:,} in a second organization) in {filled:.1f} s")
-        batch_id = db.session.scalar(select(Batch.id).where(Batch.org_id == org.id)
-                                     .order_by(Batch.id).offset(BATCHES // 2).limit(1))
+        print(
+            f"database: {dialect}; filled {total:,} codes in {BATCHES} batches "
+            f"(+{SMALL_BATCHES * PER_BATCH:,} in a second organization) in {filled:.1f} s"
+        )
+        batch_id = db.session.scalar(
+            select(Batch.id).where(Batch.org_id == org.id).order_by(Batch.id).offset(BATCHES // 2).limit(1)
+        )
         search = db.session.scalar(select(Code.text).where(Code.batch_id == batch_id).limit(1))
         ids = dict(org=org.id, small=small.id, room=classrooms[0].id, batch=batch_id, search=search)
         db.session.remove()
@@ -179,16 +198,22 @@ def measure_export(client, ids):
     rows_big, size = export(client, big)
     rows_small, _ = export(client, small)
     ms = median_ms(lambda: export(client, big), 3)
-    print(f"export CSV of {rows_big:,} rows ({size / 2**20:.1f} MiB), median of 3: "
-          f"{ms[0] / 1000:.2f} s (min {ms[1] / 1000:.2f}, max {ms[2] / 1000:.2f})")
+    print(
+        f"export CSV of {rows_big:,} rows ({size / 2**20:.1f} MiB), median of 3: "
+        f"{ms[0] / 1000:.2f} s (min {ms[1] / 1000:.2f}, max {ms[2] / 1000:.2f})"
+    )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_small = peak_mib(lambda: export(client, small))
     peak_big = peak_mib(lambda: export(client, big))
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"export peak Python memory (tracemalloc): {rows_small:,} rows {peak_small:.1f} MiB; "
-          f"{rows_big:,} rows {peak_big:.1f} MiB")
-    print(f"process max RSS: {rss_before / 1024:.0f} MiB before those two exports, "
-          f"{rss_after / 1024:.0f} MiB after")
+    print(
+        f"export peak Python memory (tracemalloc): {rows_small:,} rows {peak_small:.1f} MiB; "
+        f"{rows_big:,} rows {peak_big:.1f} MiB"
+    )
+    print(
+        f"process max RSS: {rss_before / 1024:.0f} MiB before those two exports, "
+        f"{rss_after / 1024:.0f} MiB after"
+    )
 
 
 def measure_generate(app, client, ids):
@@ -203,18 +228,27 @@ def measure_generate(app, client, ids):
 
         ms = median_ms(generate, 7)
         db.session.remove()
-    print(f"generate 500 codes (domain function + commit), median of 7: {ms[0]:.1f} ms "
-          f"(min {ms[1]:.1f}, max {ms[2]:.1f})")
-    form = {"classroom_ids": [ids["room"]], "count": "500", "prefix": "PAGE", "uses": "single",
-            "role": "student"}
+    print(
+        f"generate 500 codes (domain function + commit), median of 7: {ms[0]:.1f} ms "
+        f"(min {ms[1]:.1f}, max {ms[2]:.1f})"
+    )
+    form = {
+        "classroom_ids": [ids["room"]],
+        "count": "500",
+        "prefix": "PAGE",
+        "uses": "single",
+        "role": "student",
+    }
 
     def post_generate():
         response = client.post(f"/orgs/{ids['org']}/bulk", data=form, headers={"HX-Request": "true"})
         assert response.status_code == 200 and "HX-Replace-Url" in response.headers
 
     ms = median_ms(post_generate, 5)
-    print(f"generate 500 codes through the page (htmx POST, panel and table rendered), "
-          f"median of 5: {ms[0]:.1f} ms (min {ms[1]:.1f}, max {ms[2]:.1f})")
+    print(
+        f"generate 500 codes through the page (htmx POST, panel and table rendered), "
+        f"median of 5: {ms[0]:.1f} ms (min {ms[1]:.1f}, max {ms[2]:.1f})"
+    )
 
 
 def main():

@@ -27,6 +27,7 @@ clients saw matches what the database holds.
 The PostgreSQL database is emptied first: its name must contain "bench".
 Everything runs on 127.0.0.1; every loop is bounded.
 """
+
 import argparse
 import http.client
 import os
@@ -67,6 +68,8 @@ from codes.models import (  # noqa: E402
 )
 
 SECRET_KEY = "bench-secret"
+# For the app made here to fill and check the database; the served one is told its port.
+PUBLIC_URL = "http://localhost"
 PASSWORD = "bench-password-123"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 CLASSROOMS = 5
@@ -78,15 +81,21 @@ BENCH_ORG = "Bench School"
 
 # --- the world --------------------------------------------------------------------------
 
+
 def prepare(url, students, seat_limit, password_hash, rng):
     """Empty the database and fill it; returns what each student will type."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET_KEY})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET_KEY, "PUBLIC_URL": PUBLIC_URL})
     with app.app_context():
         db.drop_all()
         db.create_all()
         now = utcnow()
-        admin = User(name="Bench Admin", email="admin@bench.example", email_key="admin@bench.example",
-                     password_hash=password_hash, email_verified=True)
+        admin = User(
+            name="Bench Admin",
+            email="admin@bench.example",
+            email_key="admin@bench.example",
+            password_hash=password_hash,
+            email_verified=True,
+        )
         org = Organization(name=BENCH_ORG, timezone="UTC", seat_limit=seat_limit)
         db.session.add_all([admin, org])
         db.session.flush()
@@ -95,29 +104,67 @@ def prepare(url, students, seat_limit, password_hash, rng):
         courses = [Course(org_id=org.id, name=f"Course {n}") for n in range(1, 2 * CLASSROOMS + 1)]
         db.session.add_all(rooms + courses)
         db.session.flush()
-        db.session.execute(insert(ClassroomCourse), [
-            {"classroom_id": room.id, "course_id": courses[2 * i + k].id}
-            for i, room in enumerate(rooms) for k in (0, 1)])
-        code_values = dict(org_id=org.id, role="student", uses=0, allowed_domains="", enabled=True,
-                           created_by_id=admin.id, created_at=now)
+        db.session.execute(
+            insert(ClassroomCourse),
+            [
+                {"classroom_id": room.id, "course_id": courses[2 * i + k].id}
+                for i, room in enumerate(rooms)
+                for k in (0, 1)
+            ],
+        )
+        code_values = dict(
+            org_id=org.id,
+            role="student",
+            uses=0,
+            allowed_domains="",
+            enabled=True,
+            created_by_id=admin.id,
+            created_at=now,
+        )
         room_texts = [f"BENCH-ROOM{n}-2027" for n in range(1, CLASSROOMS + 1)]
-        room_ids = db.session.scalars(insert(Code).returning(Code.id), [
-            {**code_values, "text": t, "key": canonical(t), "max_uses": None} for t in room_texts]).all()
-        batch = Batch(org_id=org.id, created_by_id=admin.id, created_at=now, count=SINGLE_USE,
-                      prefix="BENCH", options="{}")
+        room_ids = db.session.scalars(
+            insert(Code).returning(Code.id),
+            [{**code_values, "text": t, "key": canonical(t), "max_uses": None} for t in room_texts],
+        ).all()
+        batch = Batch(
+            org_id=org.id,
+            created_by_id=admin.id,
+            created_at=now,
+            count=SINGLE_USE,
+            prefix="BENCH",
+            options="{}",
+        )
         db.session.add(batch)
         db.session.flush()
         single_texts = sorted({random_code("BENCH") for _ in range(SINGLE_USE)})
-        single_ids = db.session.scalars(insert(Code).returning(Code.id), [
-            {**code_values, "text": t, "key": canonical(t), "max_uses": 1, "batch_id": batch.id}
-            for t in single_texts]).all()
-        db.session.execute(insert(CodeClassroom), [
-            {"code_id": code_id, "classroom_id": rooms[i % CLASSROOMS].id}
-            for i, code_id in enumerate(room_ids + single_ids)])
-        db.session.execute(insert(User), [
-            {"name": f"Student {i}", "email": f"s{i}@bench.example", "email_key": f"s{i}@bench.example",
-             "password_hash": password_hash, "email_verified": True, "created_at": now}
-            for i in range(students)])
+        single_ids = db.session.scalars(
+            insert(Code).returning(Code.id),
+            [
+                {**code_values, "text": t, "key": canonical(t), "max_uses": 1, "batch_id": batch.id}
+                for t in single_texts
+            ],
+        ).all()
+        db.session.execute(
+            insert(CodeClassroom),
+            [
+                {"code_id": code_id, "classroom_id": rooms[i % CLASSROOMS].id}
+                for i, code_id in enumerate(room_ids + single_ids)
+            ],
+        )
+        db.session.execute(
+            insert(User),
+            [
+                {
+                    "name": f"Student {i}",
+                    "email": f"s{i}@bench.example",
+                    "email_key": f"s{i}@bench.example",
+                    "password_hash": password_hash,
+                    "email_verified": True,
+                    "created_at": now,
+                }
+                for i in range(students)
+            ],
+        )
         warmup_texts = warm_up_world(admin, now, code_values, password_hash)
         db.session.commit()
         db.session.remove()
@@ -125,12 +172,15 @@ def prepare(url, students, seat_limit, password_hash, rng):
     plan = []
     for i in range(students):
         kind = rng.choices([k for k, _ in MIX], [w for _, w in MIX])[0]
-        text = {"classroom": lambda: rng.choice(room_texts),
-                "single": lambda: rng.choice(single_texts),
-                "wrong": lambda: random_code("NOPE")}[kind]()
+        text = {
+            "classroom": lambda: rng.choice(room_texts),
+            "single": lambda: rng.choice(single_texts),
+            "wrong": lambda: random_code("NOPE"),
+        }[kind]()
         plan.append((f"s{i}@bench.example", kind, text))
-    warmup = [(f"w{i}@bench.example", "warm-up", text)
-              for i in range(WARMUP_STUDENTS) for text in warmup_texts]
+    warmup = [
+        (f"w{i}@bench.example", "warm-up", text) for i in range(WARMUP_STUDENTS) for text in warmup_texts
+    ]
     return plan, warmup
 
 
@@ -149,19 +199,34 @@ def warm_up_world(admin, now, code_values, password_hash):
     db.session.execute(insert(ClassroomCourse), [{"classroom_id": room.id, "course_id": course.id}])
     texts = ["WARM-ROOM-2027", "WARM-ONCE-2027"]
     values = {**code_values, "org_id": org.id}
-    ids = db.session.scalars(insert(Code).returning(Code.id), [
-        {**values, "text": texts[0], "key": canonical(texts[0]), "max_uses": None},
-        {**values, "text": texts[1], "key": canonical(texts[1]), "max_uses": 1}]).all()
+    ids = db.session.scalars(
+        insert(Code).returning(Code.id),
+        [
+            {**values, "text": texts[0], "key": canonical(texts[0]), "max_uses": None},
+            {**values, "text": texts[1], "key": canonical(texts[1]), "max_uses": 1},
+        ],
+    ).all()
     db.session.execute(insert(CodeClassroom), [{"code_id": i, "classroom_id": room.id} for i in ids])
-    db.session.execute(insert(User), [
-        {"name": f"Warm-up {i}", "email": f"w{i}@bench.example", "email_key": f"w{i}@bench.example",
-         "password_hash": password_hash, "email_verified": True, "created_at": now}
-        for i in range(WARMUP_STUDENTS)])
+    db.session.execute(
+        insert(User),
+        [
+            {
+                "name": f"Warm-up {i}",
+                "email": f"w{i}@bench.example",
+                "email_key": f"w{i}@bench.example",
+                "password_hash": password_hash,
+                "email_verified": True,
+                "created_at": now,
+            }
+            for i in range(WARMUP_STUDENTS)
+        ],
+    )
     # Joined, then no seats once half have joined; used up; wrong.
     return texts + [random_code("NOPE")]
 
 
 # --- the server -------------------------------------------------------------------------
+
 
 def free_port():
     with socket.socket() as s:
@@ -173,13 +238,32 @@ class Server:
     def __init__(self, url, workers, log_dir):
         self.port = free_port()
         self.log = Path(log_dir) / f"gunicorn-{self.port}.log"
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "PROXY_HOPS": "1"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET_KEY,
+            "PROXY_HOPS": "1",
+            "PUBLIC_URL": f"http://127.0.0.1:{self.port}",
+        }
         env.pop("RATELIMIT_STORAGE_URI", None)
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers),
-             "-b", f"127.0.0.1:{self.port}", "--backlog", "512", "--error-logfile", str(self.log),
-             "wsgi:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--backlog",
+                "512",
+                "--error-logfile",
+                str(self.log),
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(300):
             if self.process.poll() is not None:
                 raise SystemExit(f"gunicorn exited:\n{self.log.read_text()}")
@@ -201,6 +285,7 @@ class Server:
 
 
 # --- the clients ------------------------------------------------------------------------
+
 
 class Session:
     """One student's browser: a cookie, a CSRF token and an address of their own."""
@@ -332,9 +417,11 @@ class CpuMeter:
         cores = os.cpu_count() or 1
         busy = 100 * spent["machine"] / wall / cores
         stolen = 100 * spent["stolen"] / wall / cores
-        return (f"{'':15}CPU per request: server {per['server']:.2f} ms, database "
-                f"{per['database']:.2f} ms, clients {per['clients']:.2f} ms, whole machine "
-                f"{per['machine']:.2f} ms; machine busy {busy:.0f}%, taken by the host {stolen:.0f}%")
+        return (
+            f"{'':15}CPU per request: server {per['server']:.2f} ms, database "
+            f"{per['database']:.2f} ms, clients {per['clients']:.2f} ms, whole machine "
+            f"{per['machine']:.2f} ms; machine busy {busy:.0f}%, taken by the host {stolen:.0f}%"
+        )
 
 
 def percentile(values, p):
@@ -345,8 +432,10 @@ def percentile(values, p):
 def report(name, outcomes, latencies, wall):
     rate = len(latencies) / wall
     p50, p99 = 1000 * statistics.median(latencies), 1000 * percentile(latencies, 99)
-    print(f"  {name:<12} {len(latencies):>6} requests in {wall:6.1f} s = {rate:7.1f}/s   "
-          f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
+    print(
+        f"  {name:<12} {len(latencies):>6} requests in {wall:6.1f} s = {rate:7.1f}/s   "
+        f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+    )
     return rate
 
 
@@ -359,9 +448,16 @@ def login_job(session):
     def job(client):
         client.request("GET", "/login", session)
         status, _, seconds = client.request(
-            "POST", "/login", session,
-            {"csrf_token": session.token, "email": session.email, "password": PASSWORD})
+            "POST",
+            "/login",
+            session,
+            {"csrf_token": session.token, "email": session.email, "password": PASSWORD},
+        )
+        # Logging in starts a fresh session, with a CSRF token of its own: read it
+        # from a page of the new session, as a browser would, before redeeming.
+        client.request("GET", "/profile", session)
         return ("ok" if status == 303 else f"http {status}"), seconds
+
     return job
 
 
@@ -369,8 +465,12 @@ def outcome_of(status, body):
     """What the code box answered, read from its fragment."""
     if status != 200:
         return f"http {status}"
-    for mark, outcome in (('class="flash flash-success"', "joined"), ("reached its limit", "used up"),
-                          ("no seats left", "no seats"), ("recognize that code", "wrong")):
+    for mark, outcome in (
+        ('class="flash flash-success"', "joined"),
+        ("reached its limit", "used up"),
+        ("no seats left", "no seats"),
+        ("recognize that code", "wrong"),
+    ):
         if mark in body:
             return outcome
     return "other refusal"
@@ -381,11 +481,12 @@ def redeem_job(session, kind, text, answers, think):
         # A person reads and types between two codes; the pause is not timed.
         time.sleep(think)
         status, body, seconds = client.request(
-            "POST", "/redeem", session, {"csrf_token": session.token, "code": text},
-            {"HX-Request": "true"})
+            "POST", "/redeem", session, {"csrf_token": session.token, "code": text}, {"HX-Request": "true"}
+        )
         outcome = outcome_of(status, body)
         answers.append((session.email, text, outcome))
         return outcome, seconds
+
     return job
 
 
@@ -394,8 +495,10 @@ def warm_up(port, warmup):
     redemption answer a few times (warm_up_world). Returns the error answers."""
     for _ in range(20):
         Client(port).request("GET", "/login", Session("", "10.255.0.2"))
-    sessions = {email: Session(email, f"10.254.{i}.1")
-                for i, email in enumerate(dict.fromkeys(email for email, _, _ in warmup))}
+    sessions = {
+        email: Session(email, f"10.254.{i}.1")
+        for i, email in enumerate(dict.fromkeys(email for email, _, _ in warmup))
+    }
     outcomes, _, _ = run_phase(port, 10, [login_job(s) for s in sessions.values()])
     errors = [o for o in outcomes if o != "ok"]
     # A student's three tries may run at once on different threads, as from two tabs.
@@ -406,70 +509,103 @@ def warm_up(port, warmup):
 
 # --- the checks -------------------------------------------------------------------------
 
+
 def check(url, answers):
     """Every count exact; returns the problems found."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET_KEY})
+    problems, redeemed, summary = exact_counts(url)
+    joined = {(email, text) for email, text, outcome in answers if outcome == "joined"}
+    if joined != redeemed:
+        problems.append(f"clients saw {len(joined)} joins, the database holds {len(redeemed)}")
+    return problems, summary
+
+
+def exact_counts(url):
+    """The database's counts, each against the others: per code, uses equal
+    redemptions, a single-use code at most one; the seats counter equals the
+    students seated and the redemptions that took a seat, within the limit.
+    Returns (problems, the (email, code text) pairs redeemed in the bench's
+    organization, a summary)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET_KEY, "PUBLIC_URL": PUBLIC_URL})
     problems = []
     with app.app_context():
-        per_code = dict(db.session.execute(
-            select(Redemption.code_id, func.count()).group_by(Redemption.code_id)).all())
+        per_code = dict(
+            db.session.execute(select(Redemption.code_id, func.count()).group_by(Redemption.code_id)).all()
+        )
         for code in db.session.scalars(select(Code)):
             if code.uses != per_code.get(code.id, 0):
                 problems.append(f"{code.text}: uses {code.uses} but {per_code.get(code.id, 0)} redemptions")
             if code.max_uses is not None and code.uses > code.max_uses:
                 problems.append(f"{code.text}: used {code.uses} times, max {code.max_uses}")
         org = db.session.scalar(select(Organization).where(Organization.name == BENCH_ORG))
-        seated = db.session.scalar(select(func.count()).select_from(OrgMember).where(
-            OrgMember.org_id == org.id, OrgMember.is_student, OrgMember.took_seat))
-        seat_redemptions = db.session.scalar(select(func.count()).select_from(Redemption).where(
-            Redemption.org_id == org.id, Redemption.took_seat))
+        seated = db.session.scalar(
+            select(func.count())
+            .select_from(OrgMember)
+            .where(OrgMember.org_id == org.id, OrgMember.is_student, OrgMember.took_seat)
+        )
+        seat_redemptions = db.session.scalar(
+            select(func.count())
+            .select_from(Redemption)
+            .where(Redemption.org_id == org.id, Redemption.took_seat)
+        )
         if not (org.seats_taken == seated == seat_redemptions):
-            problems.append(f"seats: counter {org.seats_taken}, students seated {seated}, "
-                            f"redemptions that took one {seat_redemptions}")
+            problems.append(
+                f"seats: counter {org.seats_taken}, students seated {seated}, "
+                f"redemptions that took one {seat_redemptions}"
+            )
         if org.seat_limit is not None and org.seats_taken > org.seat_limit:
             problems.append(f"seats: {org.seats_taken} taken of {org.seat_limit}")
-        redeemed = set(db.session.execute(
-            select(User.email, Code.text).join(Redemption, Redemption.user_id == User.id)
-            .join(Code, Code.id == Redemption.code_id).where(Code.org_id == org.id)).all())
-        joined = {(email, text) for email, text, outcome in answers if outcome == "joined"}
-        if joined != redeemed:
-            problems.append(f"clients saw {len(joined)} joins, the database holds {len(redeemed)}")
+        redeemed = {
+            tuple(row)
+            for row in db.session.execute(
+                select(User.email, Code.text)
+                .join(Redemption, Redemption.user_id == User.id)
+                .join(Code, Code.id == Redemption.code_id)
+                .where(Code.org_id == org.id)
+            )
+        }
         single = db.session.scalars(select(Code.id).where(Code.org_id == org.id, Code.max_uses == 1)).all()
-        summary = (f"{len(redeemed)} redemptions, {org.seats_taken} seats of {org.seat_limit}, "
-                   f"{sum(1 for i in single if per_code.get(i))} of {len(single)} single-use codes used")
+        summary = (
+            f"{len(redeemed)} redemptions, {org.seats_taken} seats of {org.seat_limit}, "
+            f"{sum(1 for i in single if per_code.get(i))} of {len(single)} single-use codes used"
+        )
         db.session.remove()
         db.engine.dispose()
-    return problems, summary
+    return problems, redeemed, summary
 
 
 # --- one run ----------------------------------------------------------------------------
 
+
 def run(name, url, args, log_dir):
     rng = random.Random(args.seed)
-    print(f"\n{name}: {args.students} students, {args.clients} clients, {args.workers} workers, "
-          f"{args.think:g} s pauses before redeeming")
+    print(
+        f"\n{name}: {args.students} students, {args.clients} clients, {args.workers} workers, "
+        f"{args.think:g} s pauses before redeeming"
+    )
     password_hash = generate_password_hash(PASSWORD, method=args.password_hash)
     plan, warmup = prepare(url, args.students, args.seat_limit, password_hash, rng)
     server = Server(url, args.workers, log_dir)
     try:
         errors = warm_up(server.port, warmup)
         meter = CpuMeter(server.process.pid)
-        outcomes, latencies, wall = run_phase(server.port, args.clients,
-                                              [trivial_job] * args.trivial, meter)
+        outcomes, latencies, wall = run_phase(server.port, args.clients, [trivial_job] * args.trivial, meter)
         ceiling = report("GET /login", outcomes, latencies, wall)
         print(meter.pending)
         errors += [o for o in outcomes if o != "ok"]
 
         sessions = [Session(email, f"10.{i // 250}.{i % 250}.1") for i, (email, _, _) in enumerate(plan)]
-        outcomes, latencies, wall = run_phase(server.port, args.clients,
-                                              [login_job(s) for s in sessions], meter)
+        outcomes, latencies, wall = run_phase(
+            server.port, args.clients, [login_job(s) for s in sessions], meter
+        )
         report("log in", outcomes, latencies, wall)
         print(meter.pending)
         errors += [o for o in outcomes if o != "ok"]
 
         answers = []
-        jobs = [redeem_job(s, kind, text, answers, rng.uniform(0.5, 1.5) * args.think)
-                for s, (_, kind, text) in zip(sessions, plan, strict=True)]
+        jobs = [
+            redeem_job(s, kind, text, answers, rng.uniform(0.5, 1.5) * args.think)
+            for s, (_, kind, text) in zip(sessions, plan, strict=True)
+        ]
         outcomes, latencies, wall = run_phase(server.port, args.clients, jobs, meter)
         rate = report("redeem", outcomes, latencies, wall)
         print(meter.pending)
@@ -478,8 +614,7 @@ def run(name, url, args, log_dir):
         p99 = percentile(latencies, 99)
 
         # The ceiling again, as the machine's speed drifts: the mean of the two is compared.
-        outcomes, latencies, wall = run_phase(server.port, args.clients,
-                                              [trivial_job] * args.trivial, meter)
+        outcomes, latencies, wall = run_phase(server.port, args.clients, [trivial_job] * args.trivial, meter)
         ceiling = (ceiling + report("GET /login", outcomes, latencies, wall)) / 2
         print(meter.pending)
         errors += [o for o in outcomes if o != "ok"]
@@ -489,11 +624,17 @@ def run(name, url, args, log_dir):
     print(f"  after: {summary}")
     verdicts = [
         ("p99 under 100 ms", p99 < 0.100, f"{1000 * p99:.0f} ms"),
-        ("redemptions/s >= 30% of the trivial page", rate >= 0.3 * ceiling,
-         f"{100 * rate / ceiling:.0f}% ({rate:.0f} of {ceiling:.0f}/s, the trivial page's mean)")
-        if not args.think else
-        ("redemptions/s >= 30% of the trivial page", None, "not measured: the clients pause, so the "
-                                                            "rate is what they ask for"),
+        (
+            "redemptions/s >= 30% of the trivial page",
+            rate >= 0.3 * ceiling,
+            f"{100 * rate / ceiling:.0f}% ({rate:.0f} of {ceiling:.0f}/s, the trivial page's mean)",
+        )
+        if not args.think
+        else (
+            "redemptions/s >= 30% of the trivial page",
+            None,
+            "not measured: the clients pause, so the rate is what they ask for",
+        ),
         ("every count exact, no over-redemption", not problems, "; ".join(problems) or "exact"),
         ("no error answers", not errors, ", ".join(sorted(set(errors))) or "none"),
     ]
@@ -505,18 +646,30 @@ def run(name, url, args, log_dir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", ""),
-                        help="a PostgreSQL URL whose database name contains 'bench' (emptied first)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES_URL", ""),
+        help="a PostgreSQL URL whose database name contains 'bench' (emptied first)",
+    )
     parser.add_argument("--students", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
-                        help="gunicorn sync workers (docs/PERFORMANCE.md compares 3, 4 and 5)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1),
+        help="gunicorn sync workers (docs/PERFORMANCE.md compares 3, 4 and 5)",
+    )
     parser.add_argument("--trivial", type=int, default=4000, help="requests for the ceiling")
     parser.add_argument("--seat-limit", type=int, default=1000)
-    parser.add_argument("--password-hash", default="scrypt",
-                        help="how the students' passwords are hashed (werkzeug method)")
-    parser.add_argument("--think", type=float, default=0.0,
-                        help="seconds each client pauses before each redemption (on average)")
+    parser.add_argument(
+        "--password-hash", default="scrypt", help="how the students' passwords are hashed (werkzeug method)"
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds each client pauses before each redemption (on average)",
+    )
     parser.add_argument("--seed", type=int, default=2027)
     args = parser.parse_args()
     if args.postgres and "bench" not in args.postgres.rsplit("/", 1)[-1]:

@@ -11,6 +11,7 @@ medians and means in milliseconds.
 
 The PostgreSQL database is emptied first: its name must contain "bench".
 """
+
 import argparse
 import random
 import re
@@ -30,6 +31,7 @@ from sqlalchemy import select  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
 
 from codes import create_app  # noqa: E402
+from codes.auth import sessions  # noqa: E402
 from codes.extensions import db  # noqa: E402
 from codes.models import User  # noqa: E402
 
@@ -49,22 +51,36 @@ def timed(call, times=1):
 
 
 def line(name, spent):
-    print(f"  {name:<34} median {statistics.median(spent):5.2f} ms   mean {statistics.mean(spent):5.2f} ms"
-          f"   ({len(spent)} requests)")
+    print(
+        f"  {name:<34} median {statistics.median(spent):5.2f} ms   mean {statistics.mean(spent):5.2f} ms"
+        f"   ({len(spent)} requests)"
+    )
 
 
 def run(name, url, students, warm):
-    plan, _ = load.prepare(url, students, load.SINGLE_USE * 2, generate_password_hash("x", "pbkdf2:sha256:1"),
-                           random.Random(2027))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": load.SECRET_KEY})
+    plan, _ = load.prepare(
+        url,
+        students,
+        load.SINGLE_USE * 2,
+        generate_password_hash("x", "pbkdf2:sha256:1"),
+        random.Random(2027),
+    )
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": load.SECRET_KEY, "PUBLIC_URL": load.PUBLIC_URL}
+    )
     with app.app_context():
-        ids = dict(db.session.execute(select(User.email, User.id)).tuples().all())
+        # A session record each, as logging in makes: the cookie names it (User.get_id).
+        ids = {}
+        for user in db.session.scalars(select(User)):
+            sessions.start(user)
+            ids[user.email] = user.get_id()
+        db.session.commit()
         db.session.remove()
     people = []
     for email, kind, text in plan:
         client = app.test_client()
         with client.session_transaction() as session:
-            session["_user_id"] = str(ids[email])
+            session["_user_id"] = ids[email]
             session["_fresh"] = True
         token = TOKEN.search(client.get("/profile").get_data(as_text=True)).group(1)
         # Each from an address of their own, as in bench/load.py: the attempt limits
@@ -74,8 +90,12 @@ def run(name, url, students, warm):
 
     def redeem(person, text=None):
         client, token, _, typed, address = person
-        return client.post("/redeem", data={"csrf_token": token, "code": typed if text is None else text},
-                           headers=HX, environ_base={"REMOTE_ADDR": address})
+        return client.post(
+            "/redeem",
+            data={"csrf_token": token, "code": typed if text is None else text},
+            headers=HX,
+            environ_base={"REMOTE_ADDR": address},
+        )
 
     print(f"\n{name}: {students} students, each redeeming once after {warm} who warm up")
     for person in people[:warm]:
@@ -89,8 +109,10 @@ def run(name, url, students, warm):
     line("redeem (the mix of bench/load.py)", spent)
     print(f"    answers: {dict(sorted(answers.items()))}")
     for kind in ("classroom", "single", "wrong"):
-        line(f"  of which typed a {kind} code", [s for s, p in zip(spent, people[warm:], strict=True)
-                                                if p[2] == kind])
+        line(
+            f"  of which typed a {kind} code",
+            [s for s, p in zip(spent, people[warm:], strict=True) if p[2] == kind],
+        )
     someone = people[0]
     line("redeem a code already redeemed", timed(lambda: redeem(someone), 200))
     line("redeem an empty box", timed(lambda: redeem(someone, ""), 200))
@@ -103,8 +125,9 @@ def run(name, url, students, warm):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", default="",
-                        help="a PostgreSQL URL whose database name contains 'bench'")
+    parser.add_argument(
+        "--postgres", default="", help="a PostgreSQL URL whose database name contains 'bench'"
+    )
     parser.add_argument("--students", type=int, default=600)
     parser.add_argument("--warm", type=int, default=100, help="students who redeem untimed first")
     args = parser.parse_args()

@@ -1,4 +1,5 @@
 """The audit trail: who did what to which object, when, and from where."""
+
 import json
 
 from flask import has_request_context, request

@@ -1,4 +1,5 @@
 """Command-line tasks: flask --app wsgi create-admin / seed-demo."""
+
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
@@ -7,6 +8,8 @@ from .access import Scope
 from .auth.operations import create_user, find_user
 from .errors import FieldErrors
 from .extensions import db
+from .invitations import operations as invitations
+from .jobs.worker import jobs_cli
 from .manage.operations import CodeInput, create_code
 from .models import Organization
 from .orgs import operations as orgs
@@ -24,6 +27,7 @@ DEMO_PEOPLE = [
 def init_app(app):
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(jobs_cli)
 
 
 @click.command("create-admin")
@@ -52,13 +56,16 @@ def create_admin(email, name, org_name, timezone, password):
 def seed_demo():
     """Load a demo organization once, and print its logins."""
     if db.session.scalar(select(Organization).where(Organization.name == DEMO_ORG)) is None:
-        people = {email: create_user(name, email, DEMO_PASSWORD, verified=True)
-                  for email, name in DEMO_PEOPLE}
+        people = {
+            email: create_user(name, email, DEMO_PASSWORD, verified=True) for email, name in DEMO_PEOPLE
+        }
         admin = people["admin@maple.example"]
-        org = orgs.create_organization(admin, DEMO_ORG, "America/New_York", seat_limit=200,
-                                       default_code_days=14)
+        org = orgs.create_organization(
+            admin, DEMO_ORG, "America/New_York", seat_limit=200, default_code_days=14
+        )
         for email in ("teacher@maple.example", "leader@maple.example"):
-            orgs.add_staff_member(admin, org, email)
+            # As each would by following their invitation's link.
+            invitations.accept(people[email], invitations.invite(admin, org, email), via_link=True)
         algebra = orgs.create_course(admin, org, "Algebra I")
         biology = orgs.create_course(admin, org, "Biology")
         homeroom = orgs.create_classroom(admin, org, "Homeroom 9A")
@@ -66,8 +73,11 @@ def seed_demo():
         orgs.set_classroom_courses(admin, homeroom, [algebra.id, biology.id])
         orgs.add_leader(admin, homeroom, people["leader@maple.example"].id)
         orgs.add_instructor(admin, algebra, people["teacher@maple.example"].id)
-        create_code(admin, Scope(admin, org),
-                    CodeInput(text="MAPLE-9A-2027", classroom_ids=[homeroom.id], max_uses=30))
+        create_code(
+            admin,
+            Scope(admin, org),
+            CodeInput(text="MAPLE-9A-2027", classroom_ids=[homeroom.id], max_uses=30),
+        )
         db.session.commit()
         click.echo(f"Loaded the demo organization {DEMO_ORG}.")
     click.echo(f"Demo logins (password: {DEMO_PASSWORD}):")

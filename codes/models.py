@@ -1,10 +1,13 @@
 """Every table of the app. Times are stored as naive UTC; the organization's time
 zone is applied when people type or read them (see codes.timeutil)."""
+
+import unicodedata
 from datetime import datetime, timezone
 
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -15,15 +18,25 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import membernames, search  # noqa: F401 (their indexes and triggers are made with the tables)
 from .extensions import db
 
 
 def utcnow():
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def folded(text):
+    """Text as searches compare it, alike in every script: decomposed (NFKD),
+    case-folded, without combining marks, so "Ñúñez" and "NUNEZ" are both
+    "nunez" and "ΣΟΦΊΑ" is "σοφια". SQLite's lower() and LIKE fold only A to Z."""
+    decomposed = unicodedata.normalize("NFKD", text or "").casefold()
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 class Organization(db.Model):
@@ -41,20 +54,14 @@ class Organization(db.Model):
     # lock, so the limit holds exactly while many people join at once.
     seats_taken: Mapped[int] = mapped_column(Integer, default=0)
     default_code_days: Mapped[int | None] = mapped_column(Integer)
+    # A mail to each student who joins a classroom through a code (codes.notifications.alerts).
+    welcome_mail: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     classrooms: Mapped[list["Classroom"]] = relationship(
         back_populates="organization", order_by="Classroom.name"
     )
-    courses: Mapped[list["Course"]] = relationship(
-        back_populates="organization", order_by="Course.name"
-    )
-
-    @property
-    def seats_free(self):
-        if self.seat_limit is None:
-            return None
-        return max(self.seat_limit - self.seats_taken, 0)
+    courses: Mapped[list["Course"]] = relationship(back_populates="organization", order_by="Course.name")
 
 
 class User(UserMixin, db.Model):
@@ -68,10 +75,24 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Name and email folded (search_key_for): what people searches read, set
+    # wherever a name or an email is. An insert that leaves it out (a bulk
+    # INSERT of rows) gets it from the row's own name and email.
+    search_key: Mapped[str] = mapped_column(
+        Text,
+        default=lambda context: User.search_key_for(
+            context.get_current_parameters()["name"], context.get_current_parameters()["email"]
+        ),
+    )
 
     @staticmethod
     def key_for(email):
         return email.strip().lower()
+
+    @staticmethod
+    def search_key_for(name, email):
+        # A line break between: a search can't hold one, so none spans the two.
+        return f"{folded(name)}\n{folded(email)}"
 
     def set_password(self, password):
         # Tests lower the cost through PASSWORD_HASH_METHOD; production keeps scrypt.
@@ -85,13 +106,51 @@ class User(UserMixin, db.Model):
     def email_domain(self):
         return self.email_key.rpartition("@")[2]
 
+    # The token of the session this object was loaded or logged in with
+    # (codes.auth.sessions); not a column: each request has its own.
+    session_token = None
+
+    def get_id(self):
+        """What the session cookie (and a remember cookie) carries: the account and
+        the session, so that ending the session's record logs out every copy of it."""
+        if self.session_token is None:
+            raise RuntimeError("log in through codes.auth.routes.log_in, which starts a session")
+        return f"{self.id}:{self.session_token}"
+
+    # UserMixin compares get_id(), which names the session too: the same account
+    # loaded for two sessions is still the same person.
+    def __eq__(self, other):
+        if isinstance(other, User):
+            return self.id == other.id
+        return NotImplemented
+
+    __hash__ = object.__hash__
+
+
+class UserSession(db.Model):
+    """One login. The cookie holds a random token; this table holds only its
+    SHA-256, so a copy of the database opens no one's session. A session ends
+    once, for good: at logout, when the password changes, or everywhere at once."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
 
 class OrgMember(db.Model):
     """A person's place in an organization. `is_student` with `took_seat` is the
     seat: set once, by the first code that made them a student, never undone."""
 
     __tablename__ = "org_members"
-    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_id"),
+        # The users tab: an organization's people by name, read in that order.
+        Index("ix_org_members_org_name", "org_id", "name", "email_key", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -100,6 +159,10 @@ class OrgMember(db.Model):
     is_student: Mapped[bool] = mapped_column(Boolean, default=False)
     took_seat: Mapped[bool] = mapped_column(Boolean, default=False)
     joined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The person's name and email key, copied by the database (codes.membernames)
+    # so that people are listed by name from the index above. Never written here.
+    name: Mapped[str | None] = mapped_column(String(120))
+    email_key: Mapped[str | None] = mapped_column(String(254))
 
     organization: Mapped[Organization] = relationship()
     user: Mapped[User] = relationship()
@@ -137,14 +200,16 @@ class ClassroomMember(db.Model):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When a code with a duration ends this membership (UTC; None: no end), and
+    # when the person and the classroom's staff were told it is near (docs/CODES.md).
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class CourseInstructor(db.Model):
     __tablename__ = "course_instructors"
 
-    course_id: Mapped[int] = mapped_column(
-        ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True
-    )
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -153,9 +218,7 @@ class CourseInstructor(db.Model):
 class Enrollment(db.Model):
     __tablename__ = "enrollments"
 
-    course_id: Mapped[int] = mapped_column(
-        ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True
-    )
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -165,17 +228,15 @@ class Enrollment(db.Model):
 class Classroom(db.Model):
     __tablename__ = "classrooms"
     __table_args__ = (
-        CheckConstraint("seat_allotment IS NULL OR seat_allotment >= 0",
-                        name="seat_allotment_positive"),
+        CheckConstraint("seat_allotment IS NULL OR seat_allotment >= 0", name="seat_allotment_positive"),
         CheckConstraint("seats_used >= 0", name="seats_used_positive"),
-        CheckConstraint("seat_allotment IS NULL OR seats_used <= seat_allotment",
-                        name="seats_used_within_allotment"),
+        CheckConstraint(
+            "seat_allotment IS NULL OR seats_used <= seat_allotment", name="seats_used_within_allotment"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # The most new seats its codes may take, reserved for it; empty for no
@@ -207,9 +268,7 @@ class Course(db.Model):
     __tablename__ = "courses"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -217,17 +276,13 @@ class Course(db.Model):
     instructors: Mapped[list[User]] = relationship(
         secondary="course_instructors", order_by="User.name", viewonly=True
     )
-    students: Mapped[list[User]] = relationship(
-        secondary="enrollments", order_by="User.name", viewonly=True
-    )
+    students: Mapped[list[User]] = relationship(secondary="enrollments", order_by="User.name", viewonly=True)
 
 
 class CodeClassroom(db.Model):
     __tablename__ = "code_classrooms"
 
-    code_id: Mapped[int] = mapped_column(
-        ForeignKey("codes.id", ondelete="CASCADE"), primary_key=True
-    )
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), primary_key=True)
     classroom_id: Mapped[int] = mapped_column(
         ForeignKey("classrooms.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -236,9 +291,7 @@ class CodeClassroom(db.Model):
 class CodeCourse(db.Model):
     __tablename__ = "code_courses"
 
-    code_id: Mapped[int] = mapped_column(
-        ForeignKey("codes.id", ondelete="CASCADE"), primary_key=True
-    )
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), primary_key=True)
     course_id: Mapped[int] = mapped_column(
         ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -281,12 +334,33 @@ class Code(db.Model):
     # Why it was deactivated, when the person typing it should know:
     # REPLACED for a classroom's join code that a new one took over from.
     deactivated_reason: Mapped[str | None] = mapped_column(String(20))
+    # When the last of its classrooms and courses was deleted: it places nobody
+    # since, and shows as no longer valid (codes.status). A mark, not a
+    # deactivation: given a target again (an edit), it works again. Set where
+    # classrooms and courses are deleted (codes.orgs.operations).
+    targets_deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # The bulk generation that made it; empty for custom codes. Indexed by
     # ix_codes_batch_created below.
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
+    # Approval mode (docs/APPROVAL.md): a redemption waits as a JoinRequest until
+    # its staff accept it; the use and the seat are counted only then.
+    approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The leak guard: more direct redemptions in the last hour than this, or one
+    # from an email domain other than these (space-separated), switches the code
+    # to approval mode by itself. Empty: no such check.
+    hourly_limit: Mapped[int | None] = mapped_column(Integer)
+    expected_domains: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # When the spike the guard saw began, and why it switched (SPIKE_RATE or
+    # SPIKE_DOMAIN); cleared when staff dismiss the warning.
+    spike_at: Mapped[datetime | None] = mapped_column(DateTime)
+    spike_reason: Mapped[str | None] = mapped_column(String(20))
+    # How long the membership of its classrooms lasts: a number of days from the
+    # redemption, or until a moment (UTC), or neither (docs/CODES.md, "Duration").
+    member_days: Mapped[int | None] = mapped_column(Integer)
+    member_until: Mapped[datetime | None] = mapped_column(DateTime)
 
     organization: Mapped[Organization] = relationship()
     created_by: Mapped[User | None] = relationship()
@@ -305,22 +379,81 @@ class Code(db.Model):
     def domains(self):
         return self.allowed_domains.split()
 
+    @property
+    def expected(self):
+        return self.expected_domains.split()
+
+
+SPIKE_RATE = "rate"
+SPIKE_DOMAIN = "domain"
+
 
 class Redemption(db.Model):
     __tablename__ = "redemptions"
-    __table_args__ = (UniqueConstraint("code_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("code_id", "user_id"),
+        # The users tab: the redemptions of the 25 people on a page, in one
+        # organization, without reading all of its redemptions.
+        Index("ix_redemptions_user_org", "user_id", "org_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     took_seat: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Made by staff accepting a JoinRequest, not by the person's own redemption:
+    # the leak guard's hourly count reads only the latter.
+    through_request: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     code: Mapped[Code] = relationship()
     user: Mapped[User] = relationship()
+
+
+# What became of a JoinRequest.
+PENDING = "pending"
+ACCEPTED = "accepted"
+DECLINED = "declined"
+REFUSED = "refused"  # accepted by staff, but the code could no longer place the person
+
+
+class JoinRequest(db.Model):
+    """A redemption of a code in approval mode, waiting for its staff
+    (docs/APPROVAL.md). One per code and person, whatever became of it: a
+    person cannot pile up requests, and a declined one stays declined."""
+
+    __tablename__ = "join_requests"
+    __table_args__ = (
+        UniqueConstraint("code_id", "user_id"),
+        Index("ix_join_requests_code_state", "code_id", "state", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=PENDING)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Why it was declined or could not be accepted, in words for the person.
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    code: Mapped[Code] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class RetiredKey(db.Model):
+    """A lookup key a code had before it was rotated (codes.redeem.leakguard):
+    whoever types it is told it is no longer valid, and no code or parent code
+    may take it again (codes.keys)."""
+
+    __tablename__ = "retired_keys"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), index=True)
+    retired_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class AuditEvent(db.Model):
@@ -329,12 +462,12 @@ class AuditEvent(db.Model):
         Index("ix_audit_actor_action_time", "actor_id", "action", "created_at"),
         Index("ix_audit_ip_action_time", "ip", "action", "created_at"),
         Index("ix_audit_org_time", "org_id", "created_at"),
+        # The users tab: when roster uploads placed the people of a page.
+        Index("ix_audit_org_action_object", "org_id", "action", "object_type", "object_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE")
-    )
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(40))
     object_type: Mapped[str] = mapped_column(String(40), default="")
@@ -372,6 +505,9 @@ class ParentCode(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     student_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The organization whose student (or classroom's teacher) made it: the link
+    # it makes belongs to that organization alone.
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(String(40))
     key: Mapped[str] = mapped_column(String(80), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -384,26 +520,185 @@ class ParentCode(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     student: Mapped[User] = relationship(foreign_keys=[student_id])
+    organization: Mapped[Organization] = relationship()
     used_by: Mapped[User | None] = relationship(foreign_keys=[used_by_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
 
 class ParentLink(db.Model):
-    """A parent linked to a student. One row per pair: revoking keeps the row
-    (who, when) and a later code links the pair again on it."""
+    """A parent linked to a student through one organization's parent code: the
+    link belongs to that organization, whose admins alone see and revoke it, and
+    through it the parent sees only that organization's classrooms. One row per
+    parent, student and organization: revoking keeps the row (who, when) and a
+    later code of that organization links the pair again on it."""
 
     __tablename__ = "parent_links"
-    __table_args__ = (UniqueConstraint("parent_id", "student_id"),)
+    __table_args__ = (
+        UniqueConstraint("parent_id", "student_id", "org_id"),
+        Index("ix_parent_links_org_created", "org_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     parent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    student_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    student_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     parent: Mapped[User] = relationship(foreign_keys=[parent_id])
     student: Mapped[User] = relationship(foreign_keys=[student_id])
+    organization: Mapped[Organization] = relationship()
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+
+
+class Invitation(db.Model):
+    """An organization's invitation to an email (DESIGN.md "People and what they
+    may touch"): the person joins only by accepting it, logged in as the account
+    with that email; until then the organization sees the email it typed and
+    nothing of any account. A roster's invitation names the classroom to place
+    them in, and takes its seat on acceptance."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_org_email", "org_id", "email_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    # As staff typed it; email_key is how it is matched to an account.
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), index=True)
+    classroom_id: Mapped[int | None] = mapped_column(ForeignKey("classrooms.id", ondelete="SET NULL"))
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    declined_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    organization: Mapped[Organization] = relationship()
+    classroom: Mapped[Classroom | None] = relationship()
+
+    def is_pending(self, now=None):
+        return (
+            self.accepted_at is None
+            and self.declined_at is None
+            and self.cancelled_at is None
+            and self.expires_at >= (now or utcnow())
+        )
+
+
+class PendingSignup(db.Model):
+    """A sign-up waiting for its email to be confirmed: the account is made only
+    when the link mailed to the address is followed, so the sign-up form answers
+    the same whether or not the email has an account (docs/SECURITY.md)."""
+
+    __tablename__ = "pending_signups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # The code typed with the sign-up, redeemed when it is finished.
+    code_text: Mapped[str] = mapped_column(String(200), default="")
+    # Where to go after (a path on this site), as the sign-up form was asked.
+    next_path: Mapped[str] = mapped_column(String(500), default="")
+    # The browser that signed up finishes with one click; any other must type
+    # the password chosen (a stranger who signed up with someone's address
+    # cannot hand them an account with a password the stranger knows).
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AttemptCount(db.Model):
+    """Attempts counted under one key in its current window (codes.attempts):
+    failures, and attempts under way that may still turn out to be failures."""
+
+    __tablename__ = "attempt_counts"
+
+    # "<kind>:<account|address>:<value>", e.g. "codes:address:192.0.2.7".
+    name: Mapped[str] = mapped_column(String(320), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    # Whole seconds since the epoch (UTC): the window's start and end.
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExpectedPerson(db.Model):
+    """An email staff expect in a classroom (docs/EXPECTED.md): the classroom shows
+    whether one of its own members has that email, and nothing about any account
+    outside it. One row per classroom and email (compared case-insensitively)."""
+
+    __tablename__ = "expected_people"
+    __table_args__ = (UniqueConstraint("classroom_id", "email_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classrooms.id", ondelete="CASCADE"))
+    # As staff typed it; email_key (User.key_for) is how it meets a member's email.
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Job(db.Model):
+    """Work that leaves the request (a mail to send), written by the same
+    transaction as the change that causes it: a change rolled back leaves no
+    job, a change committed leaves one that a worker takes (codes.jobs,
+    docs/JOBS.md). A job is queued until a worker finishes it (done) or gives
+    it up (failed); a worker holds it while lease_until is ahead."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_ready", "status", "run_after"),
+        Index("ix_jobs_org_status", "org_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    # Random and fixed for the job's life: the mail's Message-ID, so a mail sent
+    # again after a crash is known for the same one.
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    # The organization whose admins see it fail; empty for mail of no organization's.
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    worker: Mapped[str] = mapped_column(String(80), default="")
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A job still failing after this is given up (and shown to the admins).
+    give_up_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PeriodicRun(db.Model):
+    """One row for each periodic job and period it ran for (a digest for one
+    day): whichever worker inserts it first enqueues the job, in the same
+    transaction, so several workers run it once."""
+
+    __tablename__ = "periodic_runs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class NotificationSetting(db.Model):
+    """What mail a person of an organization's staff chose to get from it: the
+    daily digest of who joined, and the alerts (each on unless turned off on the
+    notifications page or by its mails' one-click unsubscribe)."""
+
+    __tablename__ = "notification_settings"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    daily_digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Seats running low or out, a code nearly or wholly used (codes.notifications.alerts).
+    alerts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

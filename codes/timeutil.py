@@ -1,8 +1,30 @@
 """Dates are typed and shown in the organization's time zone and stored as naive UTC."""
-from datetime import datetime, time, timezone
+
+from datetime import date, datetime, time, timezone
+from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
+from wtforms import DateField
+
 END_OF_DAY = time(23, 59, 59, 999999)
+# The days a form takes. Python's datetime stops at the years 1 and 9999, and a
+# day at either end, read in a zone up to 14 hours from UTC (or shown in one after
+# the organization's zone changed), is an instant outside them: the conversion
+# raised OverflowError and the page answered 500. A year inside on each side
+# leaves every zone room.
+FIRST_DAY, LAST_DAY = date(2, 1, 1), date(9998, 12, 31)
+DAY_RANGE = "Enter a date between the years 2 and 9998."
+
+
+class DayField(DateField):
+    """WTForms' DateField for the days from FIRST_DAY to LAST_DAY, with DAY_RANGE
+    beside it for any other."""
+
+    def post_validate(self, form, validation_stopped):
+        if validation_stopped or self.errors or self.data is None:
+            return
+        if not FIRST_DAY <= self.data <= LAST_DAY:
+            self.errors.append(DAY_RANGE)
 
 
 def zone(org):
@@ -29,15 +51,32 @@ def is_end_of_day(local):
     return local.time().replace(microsecond=0) == time(23, 59, 59)
 
 
-def format_local(org, instant, with_time=True):
-    """How people read an instant: '2027-06-30' for a whole day, else with the time."""
+def format_local(org, instant, with_time=True, with_zone=False):
+    """How people read an instant: '2027-06-30' for a whole day, else with the
+    time; with_zone names the organization's time zone after it, for whoever may
+    read it elsewhere (a student told when a code opens): '2026-12-20 08:00
+    (Europe/Paris time)'."""
     local = to_local(org, instant)
     if local is None:
         return ""
     if not with_time or is_end_of_day(local) or local.time() == time(0, 0):
-        return local.strftime("%Y-%m-%d")
-    return local.strftime("%Y-%m-%d %H:%M")
+        text = local.strftime("%Y-%m-%d")
+    else:
+        text = local.strftime("%Y-%m-%d %H:%M")
+    return f"{text} ({org.timezone} time)" if with_zone else text
 
 
-def timezone_names():
-    return sorted(available_timezones())
+@cache
+def _zones() -> tuple[str, ...]:
+    # available_timezones() walks the whole zoneinfo tree (some 600 files) at
+    # every call, and every organization form and its check asked for it.
+    return tuple(sorted(available_timezones()))
+
+
+def timezone_names() -> list[str]:
+    """Every time zone this machine knows, sorted."""
+    return list(_zones())
+
+
+def is_timezone(name: object) -> bool:
+    return name in _zones()

@@ -1,23 +1,35 @@
 """Browser tests: the app served on loopback by a real server thread, driven in
 Debian's Chromium through Playwright (never a browser Playwright downloads).
 
-Use the fixtures `live_server` (an object with .url, .app and .run(fn) to run code in the
-app context) and `page` (a fresh Playwright page). Screenshots go to tests/artifacts/."""
+Use the fixtures `live_server` (an object with .url, .app, .run(fn) to run code in the
+app context and .stop()) and `page` (a fresh Playwright page); `closing_live_server`
+for a server to stop while the browser looks at its page. Screenshots go to
+tests/artifacts/."""
+
 import os
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from codes.extensions import db
 from conftest import build_app, need_service
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
+# How long a page, a selector or a click may take before the test fails. Generous:
+# on the shared two-core machine, with the suite's other worker and its Chromium
+# beside it, a page that loads in a second once took more than ten.
+TIMEOUT_MS = 30_000
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -26,12 +38,31 @@ def chromium_path():
     return path if os.path.exists(path) else None
 
 
+class ClosingHandler(WSGIRequestHandler):
+    """HTTP/1.0: each connection closes after its answer, so a server stopped
+    with stop() answers nothing more, not even on a connection the browser
+    kept open."""
+
+    protocol_version = "HTTP/1.0"
+
+
 class LiveServer:
-    def __init__(self, app):
+    def __init__(self, app, keep_alive=True):
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=None if keep_alive else ClosingHandler
+        )
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        # The address the browser opens, known once the port is: links the app
+        # hands out name it, and its host is trusted (the port is not checked), as is
+        # the test client's, for tests that also ask the app directly.
+        app.config.update(PUBLIC_URL=self.url, TRUSTED_HOSTS=["127.0.0.1", "localhost"])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def stop(self):
+        """Down: no more answers, and connections refused."""
+        self.server.shutdown()
+        self.server.server_close()
 
     def run(self, fn, *args, **kwargs):
         """Run fn in the app context with its own session, committing after it."""
@@ -44,15 +75,26 @@ class LiveServer:
                 db.session.remove()
 
 
-@pytest.fixture
-def live_server(tmp_path):
+def _serve(tmp_path, keep_alive):
     app = build_app(f"sqlite:///{tmp_path / 'browser.db'}")
-    server = LiveServer(app)
+    server = LiveServer(app, keep_alive=keep_alive)
     server.thread.start()
     yield server
-    server.server.shutdown()
+    server.server.shutdown()  # returns at once when stop() stopped it already
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    yield from _serve(tmp_path, keep_alive=True)
+
+
+@pytest.fixture
+def closing_live_server(tmp_path):
+    """A live server that closes every connection after its answer, for a test
+    that stops it and expects the browser to find it down."""
+    yield from _serve(tmp_path, keep_alive=False)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +114,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(TIMEOUT_MS)
     yield page
     context.close()
 

@@ -1,11 +1,15 @@
 """What only a browser shows on the bulk page: a batch generated in place, Copy all
 putting the codes on the clipboard, the table filtered by batch and searched in
-place with the state in the URL, a code deactivated after confirming, and its
-redemptions opened under its row."""
+place with the state in the URL, a code deactivated after confirming, its
+redemptions opened under its row, and codes ticked and switched off, deactivated
+or given a new expiry at once, asked first, with and without JavaScript."""
+
 import pytest
 from playwright.sync_api import expect
 
-from browser_support import log_in, screenshot
+from browser_support import TIMEOUT_MS, log_in, screenshot
+from codes.access import Scope
+from codes.bulk.operations import BatchInput, generate_batch
 from codes.extensions import db
 from codes.models import User
 from codes.redeem.operations import redeem
@@ -20,7 +24,7 @@ def clipboard_page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(TIMEOUT_MS)
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -122,5 +126,97 @@ def test_generate_copy_filter_deactivate_and_redemptions(live_server, clipboard_
 
     page.reload()
     assert page.locator("#batch-filter").input_value() == first_batch.get_attribute("value")
-    assert page.locator("#codes-table tr.code-row").count() == 25
+    assert page.locator("#codes-table tr.code-row").count() == 24, "live ones only: not the one deactivated"
     assert page.console_errors == []
+
+
+def seed_many():
+    make = Factory()
+    org = make.org(name="Maple High", timezone="America/Chicago")
+    make.classroom(org, "Homeroom 9A")
+    generate_batch(
+        org.admin, Scope(org.admin, org), BatchInput(classroom_ids=[org.classrooms[0].id], count=6)
+    )
+    db.session.commit()
+    return {"admin": org.admin.email, "org": org.id}
+
+
+def status_counts(page):
+    return page.locator("#codes-table .status").all_inner_texts()
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_select_codes_and_act_on_them_with_a_question_that_says_how_many(live_server, browser, width):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    world = live_server.run(seed_many)
+    log_in(page, live_server, world["admin"], PASSWORD)
+    page.goto(f"{live_server.url}/orgs/{world['org']}/bulk")
+    page.evaluate("window.stillThisPage = true")
+    assert page.locator("#status-filter").input_value() == "live"
+    boxes = page.locator("#codes-table input.pick")
+    assert boxes.count() == 7, "six codes of the batch and the classroom's join code"
+    texts = page.locator("#codes-table tr.code-row code").all_inner_texts()
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    boxes.nth(2).check()
+    page.select_option("#bulk_action", "off")
+    shot(page, f"bulk-actions-ticked-{width}")
+    page.click("#bulk-actions button[type=submit]")
+    question = page.locator("#bulk-panel [data-announce]")
+    expect(question).to_have_text("Switch off 3 codes? They stop working until they are switched on again.")
+    expect(page.locator("#bulk-panel")).to_be_focused()
+    expect(page.locator("#announcements")).to_have_text(question.inner_text())
+    assert page.locator("#codes-table input.pick:checked").count() == 3, "ticks kept while asking"
+    shot(page, f"bulk-actions-asked-{width}")
+    page.get_by_role("button", name="Switch off 3 codes").click()
+    said = page.locator("#bulk-panel .flash")
+    expect(said).to_have_text("3 codes switched off: they stop working until switched on again.")
+    expect(page.locator("#announcements")).to_have_text(said.inner_text())
+    expect(page.locator("#codes-table tr.code-row")).to_have_count(4)
+    shot(page, f"bulk-actions-done-{width}")
+
+    page.select_option("#status-filter", "off")
+    expect(page.locator("#codes-table tr.code-row")).to_have_count(3)
+    assert "status=off" in page.url
+    assert sorted(page.locator("#codes-table tr.code-row code").all_inner_texts()) == sorted(texts[:3])
+    page.check("#act_on-1")
+    page.select_option("#bulk_action", "deactivate")
+    page.click("#bulk-actions button[type=submit]")
+    expect(page.locator("#bulk-panel [data-announce]")).to_contain_text("Deactivate 3 codes for good?")
+    page.get_by_role("link", name="Keep them as they are").click()
+    expect(page.locator("#bulk-panel")).to_have_count(0)
+    assert status_counts(page) == ["Off"] * 3, "kept as they were"
+
+    page.go_back()
+    expect(page.locator("#status-filter")).to_have_value("live")
+    expect(page.locator("#codes-table tr.code-row")).to_have_count(4)
+    assert page.evaluate("window.stillThisPage") is True
+    assert errors == []
+    context.close()
+
+
+def test_acting_on_codes_without_javascript_asks_on_a_page_of_its_own(live_server, browser):
+    context = browser.new_context(viewport={"width": 360, "height": 800}, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    world = live_server.run(seed_many)
+    log_in(page, live_server, world["admin"], PASSWORD)
+    page.goto(f"{live_server.url}/orgs/{world['org']}/bulk?status=live")
+    page.locator("#codes-table input.pick").nth(0).check()
+    page.locator("#codes-table input.pick").nth(1).check()
+    page.select_option("#bulk_action", "expiry")
+    page.fill("#new_expiry", "2031-06-30")
+    page.click("#bulk-actions button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Change the expiry of 2 codes?")
+    screenshot(page, "bulk-actions-nojs-asked-360")
+    page.get_by_role("button", name="Change the expiry of 2 codes").click()
+    expect(page.locator(".flash")).to_have_text("2 codes now expire at the end of 2031-06-30.")
+    assert "/bulk" in page.url
+    assert page.locator("#codes-table .expires").all_inner_texts()[:2] == ["2031-06-30"] * 2
+    screenshot(page, "bulk-actions-nojs-done-360")
+    context.close()

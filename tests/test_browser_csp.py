@@ -1,6 +1,7 @@
 """In real Chromium, under the strict Content-Security-Policy: every HTML page the app
 has (found in app.url_map), as an admin and as a student, loads and runs htmx with
 no CSP violation and no console error."""
+
 from datetime import timedelta
 
 import pytest
@@ -27,9 +28,16 @@ def seed():
     redeem(student, code.text)
     db.session.commit()
     return {
-        "admin": org.admin.email, "student": student.email,
-        "values": {"org_id": org.id, "classroom_id": room.id, "course_id": algebra.id,
-                   "code_id": code.id, "user_id": student.id, "text": code.text},
+        "admin": org.admin.email,
+        "student": student.email,
+        "values": {
+            "org_id": org.id,
+            "classroom_id": room.id,
+            "course_id": algebra.id,
+            "code_id": code.id,
+            "user_id": student.id,
+            "text": code.text,
+        },
     }
 
 
@@ -80,8 +88,9 @@ def visit_all(page, server, paths):
 def test_every_page_as_an_admin(live_server, page):
     world = live_server.run(seed)
     paths = html_pages(live_server, world["admin"], world["values"])
-    assert {"/orgs", f"/orgs/{world['values']['org_id']}",
-            f"/orgs/{world['values']['org_id']}/audit"} <= set(paths)
+    assert {"/orgs", f"/orgs/{world['values']['org_id']}", f"/orgs/{world['values']['org_id']}/audit"} <= set(
+        paths
+    )
     log_in(page, live_server, world["admin"], PASSWORD)
     visit_all(page, live_server, paths)
 
@@ -112,11 +121,21 @@ def test_audit_log_filters_and_pages_in_place(live_server, page):
         student = db.session.scalar(select(User).where(User.email == world["student"]))
         start = utcnow() - timedelta(hours=2)
         for i in range(60):
-            event = audit.record(student, "redeem.unknown", org_id=world["values"]["org_id"],
-                                 at=start + timedelta(seconds=i), key=f"GUESS{i:02d}")
+            event = audit.record(
+                student,
+                "redeem.unknown",
+                org_id=world["values"]["org_id"],
+                at=start + timedelta(seconds=i),
+                key=f"GUESS{i:02d}",
+            )
             event.ip = "192.0.2.44"
-        event = audit.record(student, "redeem.limited", org_id=world["values"]["org_id"],
-                             at=start + timedelta(seconds=61), key="GUESS61")
+        event = audit.record(
+            student,
+            "redeem.limited",
+            org_id=world["values"]["org_id"],
+            at=start + timedelta(seconds=61),
+            key="GUESS61",
+        )
         event.ip = "192.0.2.44"
 
     live_server.run(add_attempts)

@@ -1,10 +1,12 @@
 """What only a browser shows: the organization report's chart as a person sees
 it, a comparison of two campaigns, and the users tab filtering in place with the
 address bar following, and a roster upload refused then applied."""
+
 import random
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from browser_support import log_in, screenshot
 from codes.extensions import db
@@ -99,8 +101,10 @@ def test_roster_upload_lists_the_problems_then_applies(live_server, page, tmp_pa
     page.goto(f"{live_server.url}/orgs/{world['org']}/users")
     page.click("text=Upload a roster")
     bad = tmp_path / "roster.csv"
-    bad.write_text("email,name,classroom\nnew.one@maple.example,New One,Homeroom 9A\n"
-                   "new.two@maple,New Two,Homeroom 9A\nnew.three@maple.example,,Homeroom 9C\n")
+    bad.write_text(
+        "email,name,classroom\nnew.one@maple.example,New One,Homeroom 9A\n"
+        "new.two@maple,New Two,Homeroom 9A\nnew.three@maple.example,,Homeroom 9C\n"
+    )
     page.set_input_files("#roster", str(bad))
     page.click("form[enctype] button")
     page.wait_for_selector("#roster-problems")
@@ -108,10 +112,61 @@ def test_roster_upload_lists_the_problems_then_applies(live_server, page, tmp_pa
     assert [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())] == ["3", "4", "4"]
     screenshot(page, "users-roster-refused")
     good = tmp_path / "good.csv"
-    good.write_text("email,name,classroom\nnew.one@maple.example,New One,Homeroom 9A\n"
-                    "new.two@maple.example,New Two,Homeroom 9B\n")
+    good.write_text(
+        "email,name,classroom\nnew.one@maple.example,New One,Homeroom 9A\n"
+        "new.two@maple.example,New Two,Homeroom 9B\n"
+    )
     page.set_input_files("#roster", str(good))
     page.click("form[enctype] button")
     page.wait_for_selector(".flash-success")
-    assert page.inner_text(".flash-success") == (
-        "Roster applied: 2 new accounts, 0 existing accounts added, 2 seats taken.")
+    assert page.inner_text(".flash-success") == ("Roster applied: 2 new accounts, 2 seats taken.")
+
+
+def seed_many_codes():
+    """A school with many codes, two of them redeemed the same way."""
+    make = Factory()
+    org = make.org(name="Maple High")
+    room = make.classroom(org, "Homeroom 9A")
+    codes = [make.code(org, f"FALL-{i:03d}-2027", classrooms=[room]) for i in range(40)]
+    twin_a = make.code(org, "TWIN-ALPHA-27", classrooms=[room])
+    twin_b = make.code(org, "TWIN-BETA-27", classrooms=[room])
+    now = utcnow()
+    for n, day in enumerate((1, 3, 3, 6)):
+        redeem(make.user(f"Ann {n}"), twin_a.text, now=now - timedelta(days=day))
+        redeem(make.user(f"Bob {n}"), twin_b.text, now=now - timedelta(days=day))
+    db.session.commit()
+    return {"admin": org.admin.email, "org": org.id, "codes": len(codes) + 3, "twins": (twin_a.id, twin_b.id)}
+
+
+def test_compare_picker_filters_as_one_types_and_twins_both_show(live_server, page):
+    world = live_server.run(seed_many_codes)
+    log_in(page, live_server, world["admin"], PASSWORD)
+    base = f"{live_server.url}/orgs/{world['org']}/reports/compare"
+    page.goto(base)
+    codes = page.locator("#compare-choices input[name=code]")
+    assert codes.count() == world["codes"]  # the classroom's join code too
+    page.evaluate("window.stillThisPage = true")
+    page.focus("#q")
+    page.keyboard.type("twin")
+    expect(codes).to_have_count(2)
+    assert page.evaluate("window.stillThisPage") is True, "filtered in place"
+    assert page.evaluate("document.activeElement.id") == "q", "the focus stays in the box"
+    codes.nth(0).check()
+    codes.nth(1).check()
+    page.click("form.compare-form button:has-text('Compare')")
+    page.wait_for_load_state("networkidle")
+    lines = page.locator("#compare-chart g.series polyline")
+    assert lines.count() == 2
+    first, second = (line.bounding_box() for line in lines.all())
+    assert second["x"] != first["x"] and second["y"] != first["y"], "drawn aside, not on top"
+    assert (
+        page.eval_on_selector(
+            "#compare-chart g.coincides polyline", "l => getComputedStyle(l).strokeDasharray"
+        )
+        != "none"
+    )
+    assert "TWIN-BETA-27 coincides with TWIN-ALPHA-27" in page.inner_text("#compare-chart .legend")
+    screenshot(page, "compare-twins-1366")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "compare-twins-390")

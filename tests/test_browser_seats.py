@@ -1,5 +1,6 @@
 """What only a browser shows: the organization's seats, the join-code card changing in
 place, and the printable page of a code with its QR code."""
+
 import pytest
 
 from browser_support import log_in, screenshot
@@ -15,8 +16,10 @@ def seed():
     make = Factory()
     org = make.org(name="Maple High", seat_limit=100)
     algebra = make.course(org, "Algebra I")
-    rooms = {name: make.classroom(org, name, courses=[algebra])
-             for name in ("Homeroom 9A", "Homeroom 9B", "Evening class", "Summer school")}
+    rooms = {
+        name: make.classroom(org, name, courses=[algebra])
+        for name in ("Homeroom 9A", "Homeroom 9B", "Evening class", "Summer school")
+    }
     for name, allotment in (("Homeroom 9A", 30), ("Evening class", 12), ("Summer school", 20)):
         seats.set_allotment(org.admin, rooms[name], allotment)
     db.session.commit()
@@ -25,8 +28,12 @@ def seed():
         for _ in range(joining):
             redeem(make.user(), text)
             db.session.commit()
-    return {"admin": org.admin.email, "org": org.id, "room": rooms["Homeroom 9A"].id,
-            "code": rooms["Homeroom 9A"].join_code.id}
+    return {
+        "admin": org.admin.email,
+        "org": org.id,
+        "room": rooms["Homeroom 9A"].id,
+        "code": rooms["Homeroom 9A"].join_code.id,
+    }
 
 
 def test_the_organization_page_shows_its_seats(live_server, page):
@@ -72,6 +79,8 @@ def test_staff_change_the_join_code_in_place_and_print_it(live_server, page):
     page.locator("#join-code a", has_text="Print for a slide or a flyer").click()
     page.wait_for_selector("article.poster")
     assert page.inner_text(".poster-code") == new
+    # Clicking a link waits for the new page's elements, not for its images.
+    page.wait_for_function("document.querySelector('.poster-qr').complete")
     assert page.evaluate("document.querySelector('.poster-qr').naturalWidth") > 0
     assert page.locator("button[data-print]").is_visible()
     screenshot(page, "seats-print")

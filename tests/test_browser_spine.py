@@ -1,4 +1,5 @@
 """What only a browser shows: htmx swapping the code box and a code's switch in place."""
+
 import pytest
 
 from browser_support import log_in, screenshot

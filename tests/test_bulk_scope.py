@@ -2,6 +2,7 @@
 instructors codes whose every target is a course they teach, group leaders codes
 whose every target is a classroom they lead. The same rule holds for the table,
 the batch list, redemptions, deactivate and the export; anything else is 404."""
+
 import csv
 import io
 
@@ -12,9 +13,7 @@ from codes.access import Scope
 from codes.bulk.operations import BatchInput, generate_batch
 from codes.extensions import db
 from codes.models import Batch, Code
-from conftest import Factory, soup
-
-HX = {"HX-Request": "true"}
+from conftest import HX, Factory, client_as, soup
 
 
 @pytest.fixture
@@ -40,10 +39,21 @@ def world(app):
     }
     other = make.org(name="Elm School")
     return {
-        "org": org, "other": other, "algebra": algebra, "biology": biology, "room": room,
-        "room_b": room_b, "batches": batches,
-        "users": {"admin": org.admin, "instructor": ivy, "leader": leo, "both": both,
-                  "student": make.user("Sam Student"), "other_admin": other.admin},
+        "org": org,
+        "other": other,
+        "algebra": algebra,
+        "biology": biology,
+        "room": room,
+        "room_b": room_b,
+        "batches": batches,
+        "users": {
+            "admin": org.admin,
+            "instructor": ivy,
+            "leader": leo,
+            "both": both,
+            "student": make.user("Sam Student"),
+            "other_admin": other.admin,
+        },
     }
 
 
@@ -69,8 +79,7 @@ def visible_to(world, role):
 
 
 def first_code(world, name):
-    return db.session.scalar(select(Code).where(Code.batch_id == world["batches"][name].id)
-                             .order_by(Code.id))
+    return db.session.scalar(select(Code).where(Code.batch_id == world["batches"][name].id).order_by(Code.id))
 
 
 @pytest.mark.parametrize("role", sorted(SEES))
@@ -99,19 +108,24 @@ def test_redemptions_and_deactivate_outside_scope_are_not_found(client, world, r
     for name in ("algebra", "room", "mixed", "biology"):
         code = first_code(world, name)
         redemptions = client.get(f"/orgs/{org.id}/bulk/codes/{code.id}/redemptions", headers=HX)
-        deactivated = client.post(f"/orgs/{org.id}/bulk/codes/{code.id}/deactivate", headers=HX)
+        deactivated = client.post(
+            f"/orgs/{org.id}/bulk/codes/{code.id}/deactivate", headers=HX, data={"confirmed": "1"}
+        )
         expected = 200 if name in SEES[role] else 404
         assert (redemptions.status_code, deactivated.status_code) == (expected, expected), name
         db.session.expire_all()
         assert (db.session.get(Code, code.id).deactivated_at is not None) == (name in SEES[role])
 
 
-@pytest.mark.parametrize("role, allowed, refused", [
-    ("instructor", {"course_ids": "algebra"}, {"course_ids": "biology"}),
-    ("instructor", {"course_ids": "algebra"}, {"classroom_ids": "room"}),
-    ("leader", {"classroom_ids": "room"}, {"course_ids": "algebra"}),
-    ("both", {"classroom_ids": "room"}, {"course_ids": "biology"}),
-])
+@pytest.mark.parametrize(
+    "role, allowed, refused",
+    [
+        ("instructor", {"course_ids": "algebra"}, {"course_ids": "biology"}),
+        ("instructor", {"course_ids": "algebra"}, {"classroom_ids": "room"}),
+        ("leader", {"classroom_ids": "room"}, {"course_ids": "algebra"}),
+        ("both", {"classroom_ids": "room"}, {"course_ids": "biology"}),
+    ],
+)
 def test_generate_only_for_targets_in_scope(client, world, role, allowed, refused):
     client.login(world["users"][role])
     org = world["org"]
@@ -129,16 +143,19 @@ def test_generate_only_for_targets_in_scope(client, world, role, allowed, refuse
     assert made.id != before and made.created_by_id == world["users"][role].id
 
 
-ROUTES = [("GET", "/orgs/{org}/bulk"), ("GET", "/orgs/{org}/bulk/export.csv"),
-          ("POST", "/orgs/{org}/bulk"), ("GET", "/orgs/{org}/bulk/codes/{code}/redemptions"),
-          ("POST", "/orgs/{org}/bulk/codes/{code}/deactivate")]
+ROUTES = [
+    ("GET", "/orgs/{org}/bulk"),
+    ("GET", "/orgs/{org}/bulk/export.csv"),
+    ("POST", "/orgs/{org}/bulk"),
+    ("GET", "/orgs/{org}/bulk/codes/{code}/redemptions"),
+    ("POST", "/orgs/{org}/bulk/codes/{code}/deactivate"),
+]
 
 
 @pytest.mark.parametrize("method, path", ROUTES)
 @pytest.mark.parametrize("role", ["student", "other_admin", "anonymous"])
-def test_people_who_are_not_staff_here_find_nothing(client, world, method, path, role):
-    if role != "anonymous":
-        client.login(world["users"][role])
+def test_people_who_are_not_staff_here_find_nothing(app, world, method, path, role):
+    client = client_as(app, world["users"], role)
     url = path.format(org=world["org"].id, code=first_code(world, "algebra").id)
     response = client.open(url, method=method, data={"count": "2", "course_ids": [world["algebra"].id]})
     if role == "anonymous":
@@ -154,6 +171,9 @@ def test_a_code_of_this_organization_under_another_organizations_url_is_not_foun
     elm, code = world["other"], first_code(world, "algebra")
     assert client.get(f"/orgs/{elm.id}/bulk").status_code == 200
     assert client.get(f"/orgs/{elm.id}/bulk/codes/{code.id}/redemptions").status_code == 404
-    assert client.post(f"/orgs/{elm.id}/bulk/codes/{code.id}/deactivate").status_code == 404
+    assert (
+        client.post(f"/orgs/{elm.id}/bulk/codes/{code.id}/deactivate", data={"confirmed": "1"}).status_code
+        == 404
+    )
     db.session.expire_all()
     assert code.deactivated_at is None

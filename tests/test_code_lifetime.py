@@ -1,6 +1,7 @@
 """The organization's default lifetime for new codes (issue 5): 14 days unless
 changed, or none; new-code forms start with that expiry filled in, and it can be
 cleared."""
+
 from datetime import timedelta
 
 import pytest
@@ -35,8 +36,7 @@ def test_the_create_form_starts_at_14_days(admin):
 
 @pytest.mark.parametrize("typed, kept", [("14", 14), ("90", 90), ("", None)])
 def test_the_create_form_keeps_what_was_typed_or_none_when_cleared(admin, typed, kept):
-    response = admin.post("/orgs", data={"name": "Oak School", "timezone": "UTC",
-                                         "default_code_days": typed})
+    response = admin.post("/orgs", data={"name": "Oak School", "timezone": "UTC", "default_code_days": typed})
     assert response.status_code == 303
     org = db.session.scalar(select(Organization).where(Organization.name == "Oak School"))
     assert org.default_code_days == kept
@@ -72,9 +72,10 @@ def test_the_filled_expiry_can_be_cleared(admin, make):
     org.admin = admin.user
     room = make.classroom(org, "Room 9A")
     assert expiry_field(admin, room)["value"]
-    response = admin.post(f"/classrooms/{room.id}/codes", data={
-        "text": "OAK-FOREVER-2027", "classroom_ids": [room.id], "valid_until": "",
-        "role": "student"})
+    response = admin.post(
+        f"/classrooms/{room.id}/codes",
+        data={"text": "OAK-FOREVER-2027", "classroom_ids": [room.id], "valid_until": "", "role": "student"},
+    )
     assert response.status_code == 303
     code = db.session.scalar(select(Code).where(Code.text == "OAK-FOREVER-2027"))
     assert code.valid_until is None

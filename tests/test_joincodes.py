@@ -1,10 +1,11 @@
 """A classroom's join code: made with the classroom, changed to a random or a
 chosen text by its staff, the old one stopped at once with a clear message."""
+
 import json
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codes.access import Scope
 from codes.errors import FieldErrors
@@ -15,9 +16,8 @@ from codes.manage.operations import CodeInput
 from codes.models import AuditEvent, Classroom, ClassroomMember, Code, Organization
 from codes.orgs import operations as orgs
 from codes.redeem.operations import RedeemRefused, redeem
-from conftest import soup, text_of
+from conftest import HX, count, soup, text_of
 
-HX = {"HX-Request": "true"}
 RANDOM = re.compile(r"^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$")
 
 
@@ -42,6 +42,7 @@ def refusal_of(user, text):
 
 
 # --- made with the classroom ----------------------------------------------------------------
+
 
 def test_every_new_classroom_gets_a_random_join_code_for_its_students(make, school):
     org, room, _ = school
@@ -73,6 +74,7 @@ def test_seed_demo_classrooms_get_join_codes(app):
 
 # --- changed by staff --------------------------------------------------------------------------
 
+
 def test_a_new_random_join_code_replaces_the_old_one_at_once(make, school):
     org, room, leader = school
     old = fresh_classroom(room).join_code
@@ -85,8 +87,10 @@ def test_a_new_random_join_code_replaces_the_old_one_at_once(make, school):
     assert old.deactivated_at is not None and old.deactivated_reason == "replaced"
     refusal = refusal_of(make.user(), old_text)
     assert refusal.outcome == "invalid"
-    assert refusal.message == ("That code is no longer valid: it was replaced by a new one. "
-                               "Ask whoever gave it to you for the new code.")
+    assert refusal.message == (
+        "That code is no longer valid: it was replaced by a new one. "
+        "Ask whoever gave it to you for the new code."
+    )
     assert redeem(make.user(), new.text).outcome == "ok"
 
 
@@ -100,12 +104,15 @@ def test_a_join_code_changed_to_a_chosen_text(make, school):
     assert redeem(make.user(), "OAK 9A 2027").outcome == "ok"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("9A!", "A code is 4 to 40 characters long."),
-    ("ROOM 9A 2027", "Use only letters, digits and dashes."),
-    ("----", "A code needs letters or digits, not only dashes."),
-    ("taken-2027", "That code is already taken. Choose another."),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("9A!", "A code is 4 to 40 characters long."),
+        ("ROOM 9A 2027", "Use only letters, digits and dashes."),
+        ("----", "A code needs letters or digits, not only dashes."),
+        ("taken-2027", "That code is already taken. Choose another."),
+    ],
+)
 def test_a_chosen_text_is_checked_like_a_custom_code(make, school, text, message):
     org, room, leader = school
     elm = make.org(name="Elm School")
@@ -131,8 +138,12 @@ def test_the_current_text_again_is_refused_plainly(make, school):
 def test_the_new_join_code_keeps_the_old_ones_email_domain_rule(make, school):
     org, room, leader = school
     code = fresh_classroom(room).join_code
-    manage.update_code(org.admin, Scope(org.admin, org), code, CodeInput(
-        text=code.text, classroom_ids=[room.id], domains_text="oak.edu"))
+    manage.update_code(
+        org.admin,
+        Scope(org.admin, org),
+        code,
+        CodeInput(text=code.text, classroom_ids=[room.id], domains_text="oak.edu"),
+    )
     db.session.commit()
     new = joincodes.change_join_code(leader, fresh_classroom(room))
     db.session.commit()
@@ -153,12 +164,20 @@ def test_a_join_codes_text_is_not_changed_on_the_code_edit_form(make, school):
     org, room, leader = school
     code = fresh_classroom(room).join_code
     with pytest.raises(FieldErrors) as info:
-        manage.update_code(org.admin, Scope(org.admin, org), code, CodeInput(
-            text="SOMETHING-ELSE-1", classroom_ids=[room.id]))
+        manage.update_code(
+            org.admin,
+            Scope(org.admin, org),
+            code,
+            CodeInput(text="SOMETHING-ELSE-1", classroom_ids=[room.id]),
+        )
     db.session.rollback()
     assert "change its text on the classroom's page" in info.value.errors["text"]
-    manage.update_code(org.admin, Scope(org.admin, org), code, CodeInput(
-        text=code.text, classroom_ids=[room.id], max_uses=40))
+    manage.update_code(
+        org.admin,
+        Scope(org.admin, org),
+        code,
+        CodeInput(text=code.text, classroom_ids=[room.id], max_uses=40),
+    )
     db.session.commit()
     assert db.session.get(Code, code.id).max_uses == 40
 
@@ -176,6 +195,7 @@ def test_a_deactivated_join_code_is_replaced_keeping_its_own_reason(make, school
 
 # --- on the classroom's page ---------------------------------------------------------------------
 
+
 def test_the_classroom_page_shows_the_join_code_its_link_and_qr(client, school):
     org, room, leader = school
     code = fresh_classroom(room).join_code
@@ -192,19 +212,21 @@ def test_leader_draws_a_new_random_code_with_a_plain_post(client, school):
     org, room, leader = school
     old = fresh_classroom(room).join_code.text
     client.login(leader)
-    response = client.post(f"/classrooms/{room.id}/join-code/random")
+    response = client.post(f"/classrooms/{room.id}/join-code/random", data={"confirmed": "1"})
     assert response.status_code == 303 and response.headers["Location"] == f"/classrooms/{room.id}"
     new = fresh_classroom(room).join_code.text
     assert new != old
     assert f"The join code is now {new}. The old one no longer works." in text_of(
-        client.get(f"/classrooms/{room.id}"))
+        client.get(f"/classrooms/{room.id}")
+    )
 
 
 def test_admin_sets_a_chosen_text_with_htmx_and_gets_the_card(client, school):
     org, room, _ = school
     client.login(org.admin)
-    response = client.post(f"/classrooms/{room.id}/join-code", data={"text": "OAK-9A-FALL"},
-                           headers=HX)
+    response = client.post(
+        f"/classrooms/{room.id}/join-code", data={"confirmed": "1", "text": "OAK-9A-FALL"}, headers=HX
+    )
     assert response.status_code == 200
     card = soup(response)
     assert card.find("html") is None and card.find(id="join-code") is not None
@@ -218,14 +240,15 @@ def test_a_bad_text_is_answered_beside_the_field_and_changes_nothing(client, sch
     org, room, leader = school
     before = fresh_classroom(room).join_code_id
     client.login(leader)
-    response = client.post(f"/classrooms/{room.id}/join-code", data={"text": "no spaces!"},
-                           headers=headers)
+    response = client.post(
+        f"/classrooms/{room.id}/join-code", data={"confirmed": "1", "text": "no spaces!"}, headers=headers
+    )
     assert response.status_code == status
     page = soup(response)
     assert page.find(id="text-error").get_text(strip=True) == "Use only letters, digits and dashes."
     assert page.find("input", id="text")["value"] == "no spaces!"
     assert fresh_classroom(room).join_code_id == before
-    assert db.session.scalar(select(func.count()).select_from(Code)) == 1
+    assert count(Code) == 1
 
 
 @pytest.mark.parametrize("who", ["instructor", "other_leader", "other_admin", "student"])
@@ -239,8 +262,13 @@ def test_anyone_else_gets_not_found(client, make, school, who):
     }
     before = fresh_classroom(room).join_code_id
     client.login(people[who]())
-    assert client.post(f"/classrooms/{room.id}/join-code/random").status_code == 404
-    assert client.post(f"/classrooms/{room.id}/join-code", data={"text": "MINE-2027"}).status_code == 404
+    assert client.post(f"/classrooms/{room.id}/join-code/random", data={"confirmed": "1"}).status_code == 404
+    assert (
+        client.post(
+            f"/classrooms/{room.id}/join-code", data={"confirmed": "1", "text": "MINE-2027"}
+        ).status_code
+        == 404
+    )
     assert fresh_classroom(room).join_code_id == before
 
 

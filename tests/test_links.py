@@ -1,4 +1,5 @@
 """Every code's short link (/join/<code>), its QR code and its printable page."""
+
 import re
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +34,7 @@ def query_of(location):
 
 # --- the short link -----------------------------------------------------------------------------
 
+
 def test_logged_out_the_link_opens_sign_up_with_the_code_filled_in(client, school):
     response = client.get("/join/OAK-9A-2027")
     assert response.status_code == 302
@@ -46,8 +48,10 @@ def test_logged_out_the_link_opens_sign_up_with_the_code_filled_in(client, schoo
 
 def test_logging_in_from_the_link_keeps_the_code(client, make, school):
     student = make.user("Sam")
-    response = client.post("/login?next=/profile?code%3DOAK-9A-2027",
-                           data={"email": student.email, "password": "correct-horse-battery"})
+    response = client.post(
+        "/login?next=/profile?code%3DOAK-9A-2027",
+        data={"email": student.email, "password": "correct-horse-battery"},
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == "/profile?code=OAK-9A-2027"
     page = soup(client.get(response.headers["Location"]))
@@ -71,6 +75,7 @@ def test_the_link_says_nothing_about_whether_a_code_exists(client, make, school)
 
 
 # --- the QR code -------------------------------------------------------------------------------
+
 
 def modules_of(svg_bytes):
     """The dark modules an SVG made of one-unit horizontal strokes draws, as a
@@ -98,8 +103,7 @@ def decode(svg_bytes, scale=4):
     """Read the QR code as a phone would: draw it as grey pixels and decode them."""
     cells, size = modules_of(svg_bytes)
     side = size * scale
-    pixels = bytes(0 if (x // scale, y // scale) in cells else 255
-                   for y in range(side) for x in range(side))
+    pixels = bytes(0 if (x // scale, y // scale) in cells else 255 for y in range(side) for x in range(side))
     found = zxingcpp.read_barcodes(memoryview(pixels).cast("B", (side, side)))
     return [b.text for b in found]
 
@@ -115,18 +119,22 @@ def test_the_qr_code_is_an_svg_of_the_codes_link(client, school):
     expected = segno.make("http://localhost/join/OAK-9A-2027", error="m", micro=False)
     cells, size = modules_of(response.data)
     assert size == len(expected.matrix) + 8
-    assert cells == {(x + 4, y + 4) for y, row in enumerate(expected.matrix)
-                     for x, dark in enumerate(row) if dark}
+    assert cells == {
+        (x + 4, y + 4) for y, row in enumerate(expected.matrix) for x, dark in enumerate(row) if dark
+    }
 
 
 def test_the_qr_code_follows_a_new_text(client, school):
     org, room, course, code, leader, instructor = school
-    manage.update_code(org.admin, Scope(org.admin, org), code,
-                       manage.CodeInput(text="OAK-9A-SPRING", classroom_ids=[room.id]))
+    manage.update_code(
+        org.admin,
+        Scope(org.admin, org),
+        code,
+        manage.CodeInput(text="OAK-9A-SPRING", classroom_ids=[room.id]),
+    )
     db.session.commit()
     client.login(org.admin)
-    assert decode(client.get(f"/codes/{code.id}/qr.svg").data) == [
-        "http://localhost/join/OAK-9A-SPRING"]
+    assert decode(client.get(f"/codes/{code.id}/qr.svg").data) == ["http://localhost/join/OAK-9A-SPRING"]
 
 
 @pytest.mark.parametrize("who", ["instructor", "other_leader", "other_admin", "student"])
@@ -160,12 +168,14 @@ def test_a_deleted_codes_qr_is_gone(client, school):
 
 # --- beside the code, and printed ----------------------------------------------------------------
 
+
 def test_the_edit_page_shows_the_link_and_the_qr_code(client, school):
     org, room, course, code, leader, instructor = school
     client.login(leader)
     page = soup(client.get(f"/codes/{code.id}/edit"))
     assert page.find("img", src=f"/codes/{code.id}/qr.svg")["alt"] == (
-        "QR code of http://localhost/join/OAK-9A-2027")
+        "QR code of http://localhost/join/OAK-9A-2027"
+    )
     assert page.find("a", href="http://localhost/join/OAK-9A-2027") is not None
 
 

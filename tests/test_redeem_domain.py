@@ -1,23 +1,27 @@
 """The redemption rules of DESIGN.md, called as domain functions."""
+
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from codes import status
 from codes.extensions import db
 from codes.manage import operations as manage
 from codes.models import (
+    ROLE_STUDENT,
     ClassroomLeader,
     ClassroomMember,
     Code,
     CourseInstructor,
     Enrollment,
+    Organization,
     OrgMember,
     Redemption,
 )
-from codes.redeem.operations import AttemptLimits, RedeemRefused, attempt_redeem, redeem
+from codes.redeem.operations import RedeemRefused, attempt_redeem, redeem
 from codes.timeutil import to_utc
+from conftest import count
 
 NOW = datetime(2027, 3, 1, 12, 0)
 
@@ -27,10 +31,6 @@ def refused(user, text, now=NOW):
         redeem(user, text, now)
     db.session.rollback()
     return info.value
-
-
-def count(model, *where):
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 @pytest.fixture
@@ -69,7 +69,8 @@ def test_a_code_of_several_classrooms_and_courses_places_in_each_once(world, mak
     assert result.message == "You joined Lab 2, Room 9A, Algebra, Biology, Chemistry."
     assert {m.classroom_id for m in db.session.scalars(select(ClassroomMember))} == {room.id, lab.id}
     assert sorted(e.course_id for e in db.session.scalars(select(Enrollment))) == sorted(
-        [algebra.id, biology.id, chemistry.id])
+        [algebra.id, biology.id, chemistry.id]
+    )
     assert db.session.get(type(org), org.id).seats_taken == 1
     again = redeem(student, "TWO-ROOMS-2027", NOW)
     assert again.message == "You're already in Lab 2, Room 9A, Biology, Chemistry."
@@ -180,7 +181,17 @@ def test_staff_membership_takes_no_seat_until_a_student_code(world, make):
     org, room, algebra, _ = world
     teacher = make.user()
     make.course(org, "Chemistry", instructors=[teacher])
+    member = db.session.scalar(select(OrgMember).where(OrgMember.user_id == teacher.id))
+    assert not member.is_student and not member.took_seat, "staff, not a student"
     assert db.session.get(type(org), org.id).seats_taken == 0
+    code = make.code(org, "ROOM-9A-STUDENTS", classrooms=[room])
+    assert code.role == ROLE_STUDENT
+    result = redeem(teacher, code.text, NOW)
+    db.session.commit()
+    assert result.took_seat and result.message == "You joined Room 9A, Algebra."
+    db.session.refresh(member)
+    assert member.is_student and member.took_seat
+    assert db.session.get(type(org), org.id).seats_taken == 1
 
 
 def test_teacher_code_makes_a_leader_and_instructor_without_a_seat(world, make):
@@ -231,15 +242,15 @@ def test_dates_at_the_edges_in_the_org_time_zone(make):
 
 
 def test_failed_attempts_are_limited_per_account_then_per_address(app, make):
-    limits = AttemptLimits(per_account=3, per_address=5, window=timedelta(minutes=15))
+    app.config.update(REDEEM_FAILURES_PER_ACCOUNT=3, ADDRESS_FAILURES_SHARED=4, ADDRESS_FAILURES_HOSTILE=5)
     org = make.org()
     make.code(org, "REAL-CODE-2027", classrooms=[make.classroom(org)])
     guesser = make.user()
 
-    def attempt(user, text, ip):
-        with app.test_request_context(environ_base={"REMOTE_ADDR": ip}):
+    def attempt(user, text, ip, now=NOW):
+        with app.test_request_context(method="POST", environ_base={"REMOTE_ADDR": ip}):
             try:
-                return attempt_redeem(user, text, limits, NOW)
+                return attempt_redeem(user, text, now)
             finally:
                 db.session.commit()
 
@@ -249,23 +260,24 @@ def test_failed_attempts_are_limited_per_account_then_per_address(app, make):
     with pytest.raises(RedeemRefused) as info:
         attempt(guesser, "REAL-CODE-2027", "10.0.0.9")
     assert info.value.outcome == "limited" and "Wait 15 minutes" in info.value.message
-    # Two more guesses from other accounts on the same address reach its limit of 5.
+    assert "from your account" in info.value.message
+    # Two more guesses from other accounts on the same address reach its hostile
+    # limit of 5: then even an account that never failed waits there.
     for i in range(2):
         with pytest.raises(RedeemRefused):
             attempt(make.user(), f"OTHER-{i}", "10.0.0.1")
     with pytest.raises(RedeemRefused) as info:
         attempt(make.user(), "REAL-CODE-2027", "10.0.0.1")
-    assert info.value.outcome == "limited"
+    assert info.value.outcome == "limited" and "from many accounts" in info.value.message
     # Another account on another address is not held back by either.
     assert attempt(make.user(), "REAL-CODE-2027", "10.0.0.2").outcome == "ok"
-    # Once the window has passed, the guesser may try again.
-    later = NOW + timedelta(minutes=16)
-    with app.test_request_context(environ_base={"REMOTE_ADDR": "10.0.0.1"}):
-        assert attempt_redeem(guesser, "REAL-CODE-2027", limits, later).outcome == "ok"
+    # Once the windows have passed, the guesser may try again.
+    assert attempt(guesser, "REAL-CODE-2027", "10.0.0.1", NOW + timedelta(minutes=61)).outcome == "ok"
 
 
 def test_a_code_whose_targets_were_all_deleted_is_no_longer_valid(world, make):
     from codes.orgs import operations as orgs
+
     org, room, algebra, student = world
     lonely = make.classroom(org, "Room Gone")
     make.code(org, "ORPHAN-CODE-27", classrooms=[lonely])
@@ -274,3 +286,37 @@ def test_a_code_whose_targets_were_all_deleted_is_no_longer_valid(world, make):
     error = refused(student, "ORPHAN-CODE-27")
     assert error.outcome == "invalid" and "no longer valid" in error.message
     assert db.session.get(type(org), org.id).seats_taken == 0
+
+
+def test_a_student_taken_out_of_a_classroom_is_told_so_by_its_code_and_not_put_back(world, make):
+    from codes.access import Scope
+    from codes.users.operations import remove_from_classroom
+
+    org, room, algebra, student = world
+    code = make.code(org, "ROOM-9A-2027", classrooms=[room])
+    redeem(student, code.text, NOW)
+    remove_from_classroom(org.admin, Scope(org.admin, org), student, room)
+    db.session.commit()
+    error = refused(student, code.text)
+    assert error.outcome == "left"
+    assert "you are no longer in Room 9A" in error.message and "ask them" in error.message
+    assert count(ClassroomMember, ClassroomMember.user_id == student.id) == 0
+    assert db.session.get(Code, code.id).uses == 1
+    assert db.session.get(Organization, org.id).seats_taken == 1
+
+
+def test_a_code_for_places_one_is_in_already_counts_no_use(world, make):
+    org, room, algebra, student = world
+    first = make.code(org, "ROOM-9A-FIRST", classrooms=[room])
+    second = make.code(org, "ROOM-9A-SECOND", classrooms=[room], max_uses=1)
+    redeem(student, first.text, NOW)
+    db.session.commit()
+    result = redeem(student, second.text, NOW)
+    db.session.commit()
+    assert result.already and result.message == "You're already in Room 9A."
+    assert db.session.get(Code, second.id).uses == 0, "the one use is still there for someone else"
+    assert count(Redemption, Redemption.code_id == second.id) == 0
+    # A code that gives something more (a course) is redeemed as ever.
+    biology = make.course(org, "Biology")
+    third = make.code(org, "ROOM-9A-BIOLOGY", classrooms=[room], courses=[biology])
+    assert not redeem(student, third.text, NOW).already

@@ -1,6 +1,7 @@
 """The report pages as people see them: figures, the chart's bars and the table
 beside it, periods, comparisons, links to them, and each role's scope (404
 outside it). Also the student's own page: classrooms, courses, codes used."""
+
 from datetime import timedelta
 
 import pytest
@@ -28,14 +29,30 @@ def school(make):
     course_code = make.code(org, "ALGEBRA-2027", courses=[algebra])
     now = utcnow()
     ana, ben, cy = make.user("Ana"), make.user("Ben"), make.user("Cy")
-    for user, code, days_ago in [(ana, email, 2), (ben, email, 2), (cy, social, 0),
-                                 (ana, room2_code, 0), (make.user("Eve"), course_code, 1)]:
+    for user, code, days_ago in [
+        (ana, email, 2),
+        (ben, email, 2),
+        (cy, social, 0),
+        (ana, room2_code, 0),
+        (make.user("Eve"), course_code, 1),
+    ]:
         redeem(user, code.text, now=now - timedelta(days=days_ago))
     db.session.commit()
     other = make.org(name="Elm School")
-    return dict(org=org, ivy=ivy, leo=leo, algebra=algebra, room1=room1, room2=room2, email=email,
-                social=social, room2_code=room2_code, course_code=course_code, ana=ana,
-                other=other)
+    return dict(
+        org=org,
+        ivy=ivy,
+        leo=leo,
+        algebra=algebra,
+        room1=room1,
+        room2=room2,
+        email=email,
+        social=social,
+        room2_code=room2_code,
+        course_code=course_code,
+        ana=ana,
+        other=other,
+    )
 
 
 def figure(page, name):
@@ -44,10 +61,11 @@ def figure(page, name):
 
 def bars(page, chart_id):
     """(new, existing) of each bar the chart draws, with the table beside it."""
-    drawn = [(int(g["data-new"]), int(g["data-existing"]))
-             for g in page.select(f"#{chart_id} svg g.bar")]
-    table = [tuple(int(td.get_text()) for td in tr.find_all("td"))
-             for tr in page.select(f"#{chart_id}-data tbody tr")]
+    drawn = [(int(g["data-new"]), int(g["data-existing"])) for g in page.select(f"#{chart_id} svg g.bar")]
+    table = [
+        tuple(int(td.get_text()) for td in tr.find_all("td"))
+        for tr in page.select(f"#{chart_id}-data tbody tr")
+    ]
     assert [(n + e, n, e) for n, e in drawn] == table, "the table says what the chart draws"
     return drawn
 
@@ -66,8 +84,10 @@ def test_organization_report_for_an_admin(client, school):
     assert page.select_one("#org-chart svg")["role"] == "img"
     seats = page.find(id="seats").get_text(" ", strip=True)
     assert "4 of 20 taken" in seats and "16 free" in seats
-    classrooms = {tr.td.get_text(strip=True): [td.get_text(strip=True) for td in tr.find_all("td")][1:]
-                  for tr in page.select("table.report-classrooms tbody tr")}
+    classrooms = {
+        tr.td.get_text(strip=True): [td.get_text(strip=True) for td in tr.find_all("td")][1:]
+        for tr in page.select("table.report-classrooms tbody tr")
+    }
     assert classrooms == {"Room 1": ["3", "3", "100%", "3"], "Room 2": ["1", "0", "0%", "1"]}
     codes = [tr.td.get_text(strip=True) for tr in page.select("table.report-codes tbody tr")]
     assert codes[0] == "EMAIL-CAMPAIGN-27" and len(codes) == 4
@@ -120,26 +140,70 @@ def test_code_report(client, school):
     assert bars(page, "code-chart")[-3] == (2, 0)
 
 
-@pytest.mark.parametrize("who, url, status", [
-    ("student", "/orgs/{org}/reports", 404),
-    ("other_admin", "/orgs/{org}/reports", 404),
-    ("ivy", "/orgs/{org}/reports", 200),
-    ("leo", "/classrooms/{room2}/reports", 404),
-    ("ivy", "/classrooms/{room1}/reports", 404),
-    ("other_admin", "/classrooms/{room1}/reports", 404),
-    ("leo", "/codes/{room2_code}/report", 404),
-    ("leo", "/codes/{email}/report", 200),
-    ("ivy", "/codes/{course_code}/report", 200),
-    ("ivy", "/codes/{email}/report", 404),
-    ("student", "/orgs/{org}/reports/compare", 404),
-    ("leo", "/orgs/{org}/reports/compare?code={email}&code={room2_code}", 404),
-    ("leo", "/orgs/{org}/reports/compare?classroom={room1}&classroom={room2}", 404),
-    ("ivy", "/orgs/{org}/reports/compare?code={course_code}&code={email}", 404),
-    ("other_admin", "/orgs/{org}/reports/compare?code={email}&code={social}", 404),
-])
+def redeemers(page):
+    return [
+        [td.get_text(strip=True) for td in tr.find_all("td")] for tr in page.select("#redeemers tbody tr")
+    ]
+
+
+def ben_email(school):
+    from codes.models import User
+
+    return db.session.query(User).filter_by(name="Ben").one().email
+
+
+def test_code_report_lists_who_redeemed_it_in_pages(client, school, make, monkeypatch):
+    from codes.reports import operations
+
+    monkeypatch.setattr(operations, "REDEEMERS_PAGE_SIZE", 2)
+    email, org = school["email"], school["org"]
+    dee = make.user("Dee", "dee@example.org")
+    redeem(dee, email.text)
+    db.session.commit()
+    client.login(org.admin)
+    page = soup(client.get(f"/codes/{email.id}/report"))
+    heading = page.select_one("#redeemers h2").get_text(" ", strip=True)
+    assert heading == "Redeemed by 3 people"
+    first = redeemers(page)  # the latest first
+    assert [r[:2] for r in first] == [["Dee", "dee@example.org"], ["Ben", ben_email(school)]]
+    assert all(r[2] for r in first), "when each redeemed"
+    older = page.select_one("#redeemers a[rel=next]")["href"]
+    assert older == f"/codes/{email.id}/report?page=2"
+    rest = redeemers(soup(client.get(older)))
+    assert rest[0][:2] == ["Ana", school["ana"].email] and len(rest) == 1
+    nobody = soup(client.get(f"/codes/{school['room2_code'].id}/report?page=9"))
+    assert [r[0] for r in redeemers(nobody)] == ["Ana"]
+    course = soup(client.get(f"/codes/{school['course_code'].id}/report"))
+    assert [r[0] for r in redeemers(course)] == ["Eve"]
+
+
+@pytest.mark.parametrize(
+    "who, url, status",
+    [
+        ("student", "/orgs/{org}/reports", 404),
+        ("other_admin", "/orgs/{org}/reports", 404),
+        ("ivy", "/orgs/{org}/reports", 200),
+        ("leo", "/classrooms/{room2}/reports", 404),
+        ("ivy", "/classrooms/{room1}/reports", 404),
+        ("other_admin", "/classrooms/{room1}/reports", 404),
+        ("leo", "/codes/{room2_code}/report", 404),
+        ("leo", "/codes/{email}/report", 200),
+        ("ivy", "/codes/{course_code}/report", 200),
+        ("ivy", "/codes/{email}/report", 404),
+        ("student", "/orgs/{org}/reports/compare", 404),
+        ("leo", "/orgs/{org}/reports/compare?code={email}&code={room2_code}", 404),
+        ("leo", "/orgs/{org}/reports/compare?classroom={room1}&classroom={room2}", 404),
+        ("ivy", "/orgs/{org}/reports/compare?code={course_code}&code={email}", 404),
+        ("other_admin", "/orgs/{org}/reports/compare?code={email}&code={social}", 404),
+    ],
+)
 def test_reports_stay_in_scope(client, school, who, url, status):
-    users = {"student": school["ana"], "other_admin": school["other"].admin,
-             "ivy": school["ivy"], "leo": school["leo"]}
+    users = {
+        "student": school["ana"],
+        "other_admin": school["other"].admin,
+        "ivy": school["ivy"],
+        "leo": school["leo"],
+    }
     client.login(users[who])
     ids = {k: v.id for k, v in school.items() if hasattr(v, "id")}
     assert client.get(url.format(**ids)).status_code == status
@@ -160,14 +224,14 @@ def test_a_deleted_code_has_no_report_but_its_redemptions_count(client, school):
 def test_compare_an_email_campaign_with_a_social_one(client, school):
     org = school["org"]
     client.login(school["leo"])
-    url = (f"/orgs/{org.id}/reports/compare?code={school['email'].id}&code={school['social'].id}"
-           "&period=30d")
+    url = f"/orgs/{org.id}/reports/compare?code={school['email'].id}&code={school['social'].id}&period=30d"
     page = soup(client.get(url))
     heads = [th.get_text(strip=True) for th in page.select("#compare-table thead th")][1:]
     assert heads == ["EMAIL-CAMPAIGN-27", "SOCIAL-CAMPAIGN-27"]
 
     def row(name):
         return [td.get_text(strip=True) for td in page.select(f"#compare-table tr.row-{name} td")]
+
     assert row("redemptions") == ["2", "1"] and row("new") == ["2", "1"]
     assert row("conversion") == ["100%", "100%"] and row("seats") == ["2", "1"]
     lines = page.select("#compare-chart g.series")
@@ -181,22 +245,28 @@ def test_compare_an_email_campaign_with_a_social_one(client, school):
 def test_compare_classrooms_and_codes_together(client, school):
     org = school["org"]
     client.login(org.admin)
-    page = soup(client.get(f"/orgs/{org.id}/reports/compare?classroom={school['room1'].id}"
-                           f"&classroom={school['room2'].id}&code={school['course_code'].id}&period=all"))
+    page = soup(
+        client.get(
+            f"/orgs/{org.id}/reports/compare?classroom={school['room1'].id}"
+            f"&classroom={school['room2'].id}&code={school['course_code'].id}&period=all"
+        )
+    )
     sizes = [td.get_text(" ", strip=True) for td in page.select("#compare-table tr.row-size td")]
-    assert sizes == ["1 uses", "3 members", "1 members"]
+    assert sizes == ["1 use", "3 members", "1 member"]
 
 
 @pytest.mark.parametrize("count", [1, 7])
 def test_compare_needs_two_to_six(client, make, school, count):
     org = school["org"]
-    codes = [school["email"]] + [make.code(org, f"EXTRA-CODE-{i:03d}", classrooms=[school["room1"]])
-                                 for i in range(count - 1)]
+    codes = [school["email"]] + [
+        make.code(org, f"EXTRA-CODE-{i:03d}", classrooms=[school["room1"]]) for i in range(count - 1)
+    ]
     client.login(org.admin)
     response = client.get(f"/orgs/{org.id}/reports/compare?" + "&".join(f"code={c.id}" for c in codes))
     assert response.status_code == 422
     assert soup(response).find(id="compare-error").get_text(strip=True) == (
-        f"Choose 2 to 6 codes or classrooms to compare (you chose {count}).")
+        f"Choose 2 to 6 codes or classrooms to compare (you chose {count})."
+    )
 
 
 def test_links_to_the_reports_and_people(client, school):
@@ -222,3 +292,65 @@ def test_a_students_own_page_shows_classrooms_courses_and_codes_used(client, sch
     used = text_of(client.get("/profile"))
     for text in ("EMAIL-CAMPAIGN-27", "ROOM-TWO-2027", "ALGEBRA-2027"):
         assert text in used
+
+
+def choices(page, name):
+    return [box.parent.get_text(strip=True) for box in page.select(f"#compare-choices input[name={name}]")]
+
+
+def test_compare_picker_finds_codes_and_classrooms_by_a_search(client, school):
+    org = school["org"]
+    client.login(org.admin)
+    base = f"/orgs/{org.id}/reports/compare"
+    page = soup(client.get(base))
+    search = page.select_one("form.compare-form input[name=q]")
+    assert search["type"] == "search" and page.find("label", attrs={"for": search["id"]})
+    assert len(choices(page, "code")) >= 4
+    found = soup(client.get(base, query_string={"q": "campaign"}))
+    assert choices(found, "code") == ["EMAIL-CAMPAIGN-27", "SOCIAL-CAMPAIGN-27"]
+    assert choices(found, "classroom") == []
+    assert "None match." in found.select_one("#compare-choices").get_text()
+    # What the search would leave out stays when chosen, still ticked.
+    kept = soup(client.get(base, query_string={"q": "room 2", "code": school["room2_code"].id}))
+    assert choices(kept, "classroom") == ["Room 2"]
+    assert choices(kept, "code") == ["ROOM-TWO-2027"]
+    assert kept.select_one("#compare-choices input[name=code]").has_attr("checked")
+    # Typed dashes or not, O or 0: a code is found by its lookup key.
+    assert choices(soup(client.get(base, query_string={"q": "algebra2o27"})), "code") == ["ALGEBRA-2027"]
+    # With htmx the box filters as one types: only the choices come back.
+    assert search["data-hx-get"] == base
+    assert search["data-hx-target"] == "#compare-choices"
+    assert search["data-hx-include"] == "closest form"
+    fragment = client.get(base, query_string={"q": "campaign"}, headers={"HX-Request": "true"})
+    assert "HX-Request" in fragment.headers["Vary"]
+    part = soup(fragment)
+    assert part.find("html") is None and part.find("form") is None
+    assert choices(part, "code") == ["EMAIL-CAMPAIGN-27", "SOCIAL-CAMPAIGN-27"]
+
+
+def test_two_identical_series_are_both_drawn_and_said_to_coincide(client, school):
+    org = school["org"]
+    client.login(org.admin)
+    social, room2_code = school["social"], school["room2_code"]
+    page = soup(
+        client.get(
+            f"/orgs/{org.id}/reports/compare",
+            query_string={"code": [social.id, room2_code.id], "period": "30d"},
+        )
+    )
+    series = page.select("#compare-chart g.series")
+    assert [g["data-name"] for g in series] == ["SOCIAL-CAMPAIGN-27", "ROOM-TWO-2027"]
+    first, second = (g.find("polyline")["points"] for g in series)
+    assert first == second, "the same figures"
+    assert "coincides" not in series[0]["class"]
+    assert "coincides" in series[1]["class"] and "coincides-1" in series[1]["class"]
+    legend = page.select_one("#compare-chart .legend").get_text(" ", strip=True)
+    assert "ROOM-TWO-2027 coincides with SOCIAL-CAMPAIGN-27" in legend
+    different = soup(
+        client.get(
+            f"/orgs/{org.id}/reports/compare",
+            query_string={"code": [social.id, school["email"].id], "period": "30d"},
+        )
+    )
+    assert not different.select("#compare-chart g.series.coincides")
+    assert "coincides" not in different.select_one("#compare-chart .legend").get_text()

@@ -1,22 +1,26 @@
 """Allotments hold exactly when many new students join at once: real threads, each
-with its own connection, against SQLite and against a PostgreSQL server."""
-from sqlalchemy import func, select
+with its own connection, against SQLite and against a PostgreSQL server
+(conftest.at_once). On SQLite the one write lock lets the racers write one at a
+time, so a pass proves they wait their turn and read the seats again once they
+have it; on PostgreSQL they write side by side and a pass proves the
+organization's row lock (seats.lock_organization): without its FOR UPDATE,
+test_the_pool_runs_out_while_an_untouched_allotment_keeps_its_seats fails on
+PostgreSQL and passes on SQLite."""
 
 from codes.extensions import db
 from codes.models import Classroom, Organization, OrgMember
 from codes.seats import operations as seats
-from conftest import Factory, race
+from conftest import Factory, count, race
 
 
-def codes_for(make, org, classroom, prefix, count):
+def codes_for(make, org, classroom, prefix, how_many):
     """One code each: racers on one code would queue on its row (its use count)
     before they reach the seats, and this race is about the seats."""
-    return [make.code(org, f"{prefix}-{i:02d}-2027", classrooms=[classroom]).text
-            for i in range(count)]
+    return [make.code(org, f"{prefix}-{i:02d}-2027", classrooms=[classroom]).text for i in range(how_many)]
 
 
 def students():
-    return db.session.scalar(select(func.count()).select_from(OrgMember).where(OrgMember.is_student))
+    return count(OrgMember, OrgMember.is_student)
 
 
 def test_forty_students_race_for_an_allotment_of_seven(any_db_app):

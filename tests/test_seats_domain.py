@@ -1,5 +1,6 @@
 """The seat and allotment rules (DESIGN.md "Seats", docs/SEATS.md), called as domain
 functions."""
+
 import json
 
 import pytest
@@ -9,8 +10,9 @@ from codes.errors import FieldErrors
 from codes.extensions import db
 from codes.models import AuditEvent, Classroom, Organization, OrgMember
 from codes.orgs import operations as orgs
-from codes.redeem.operations import RedeemRefused, redeem, take_seat
+from codes.redeem.operations import RedeemRefused, redeem
 from codes.seats import operations as seats
+from codes.seats.operations import NoSeatLeft, take_seat
 
 
 def join(user, text):
@@ -120,7 +122,8 @@ def test_an_allotment_covers_the_seats_the_classroom_already_took(make, school):
     summary = seats.summary(org)
     assert (summary.taken, summary.reserved, summary.free) == (2, 3, 5)
     assert allotment_refused(org, a, 1) == (
-        "Room A's codes have already taken 2 seats; the allotment can't be lower.")
+        "Room A's codes have already taken 2 seats; the allotment can't be lower."
+    )
     allot(org, a, 2)
     assert seats.summary(org).reserved == 0
 
@@ -130,7 +133,8 @@ def test_allotments_never_add_up_to_more_than_the_limit(make, school):
     allot(org, a, 6)
     assert allotment_refused(org, b, 5) == (
         "Allotments would add up to 11 seats, more than the organization's limit of 10. "
-        "At most 4 can be reserved here.")
+        "At most 4 can be reserved here."
+    )
     allot(org, b, 4)
     assert fresh(Classroom, b.id).seat_allotment == 4
 
@@ -141,7 +145,8 @@ def test_an_allotment_never_reserves_seats_already_taken(make, school):
         join(make.user(), "ROOM-B-2027")
     assert allotment_refused(org, a, 6) == (
         "At most 5 seats can be reserved here: 5 of the 10 are taken and 0 more are "
-        "reserved by other classrooms.")
+        "reserved by other classrooms."
+    )
     allot(org, a, 5)
     assert seats.summary(org).free == 0
 
@@ -195,7 +200,8 @@ def test_a_limit_below_seats_taken_and_reserved_is_refused(make, school):
     assert limit_refused(2) == "3 seats are already taken; the limit can't be lower."
     assert limit_refused(6) == (
         "3 seats are taken and classroom allotments reserve 4 more, so the limit can't be lower "
-        "than 7. Lower or remove an allotment first.")
+        "than 7. Lower or remove an allotment first."
+    )
     orgs.update_organization(org.admin, org, org.name, "UTC", 7, None)
     db.session.commit()
     assert seats.summary(org).free == 0
@@ -231,7 +237,8 @@ def test_several_full_allotments_are_named_together(make, school):
     allot(org, b, 0)
     make.code(org, "BOTH-2027", classrooms=[a, b])
     assert refused(make.user(), "BOTH-2027").message == (
-        "Room A and Room B have no seats left. Contact the administrator of Oak School.")
+        "Room A and Room B have no seats left. Contact the administrator of Oak School."
+    )
 
 
 def test_a_code_for_classrooms_without_allotment_counts_the_seat_in_the_first(make, school):
@@ -257,7 +264,7 @@ def test_take_seat_places_a_roster_row_under_the_same_rules(make, school):
     first, second = make.user(), make.user()
     assert take_seat(first, org, classroom_ids=[a.id]) is True
     db.session.commit()
-    with pytest.raises(RedeemRefused):
+    with pytest.raises(NoSeatLeft):
         take_seat(second, org, classroom_ids=[a.id])
     db.session.rollback()
     assert take_seat(first, org, classroom_ids=[b.id]) is False

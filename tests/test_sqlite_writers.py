@@ -1,6 +1,9 @@
 """How SQLite's one write lock is shared: writers wait their turn asleep in a queue
 (codes.database.QueuedWriter), and redeeming takes the lock only where its writing
 starts (codes.database.reads_first)."""
+
+import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -12,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from codes import database, mail
 from codes.extensions import db
-from codes.models import Code, Organization, Redemption, User
+from codes.models import Code, Job, Organization, Redemption, User, utcnow
 from codes.redeem import operations
 from conftest import PASSWORD, Factory, build_app
 
@@ -87,29 +90,35 @@ def test_a_thread_already_writing_does_not_wait_for_itself(tmp_path, monkeypatch
     thread.join(10)
     assert not thread.is_alive(), "the second connection waited for the first"
     refused, name = refusals
-    assert database.is_busy(refused)
+    assert database.unavailable(refused) == database.BUSY
     assert name == "Held"
     with app.app_context():
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("error", [
-    pg_errors.DeadlockDetected("deadlock detected"),
-    pg_errors.SerializationFailure("could not serialize access"),
-    pg_errors.LockNotAvailable("could not obtain lock"),
-    sqlite3.OperationalError("database is locked"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg_errors.DeadlockDetected("deadlock detected"),
+        pg_errors.SerializationFailure("could not serialize access"),
+        pg_errors.LockNotAvailable("could not obtain lock"),
+        sqlite3.OperationalError("database is locked"),
+    ],
+)
 def test_errors_that_mean_try_again_are_busy(error):
-    assert database.is_busy(OperationalError("UPDATE ...", {}, error))
+    assert database.unavailable(OperationalError("UPDATE ...", {}, error)) == database.BUSY
 
 
-@pytest.mark.parametrize("error", [
-    pg_errors.UniqueViolation("duplicate key"),
-    pg_errors.UndefinedTable("no such table"),
-    sqlite3.OperationalError("disk I/O error"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pg_errors.UniqueViolation("duplicate key"),
+        pg_errors.UndefinedTable("no such table"),
+        sqlite3.OperationalError("disk I/O error"),
+    ],
+)
 def test_other_errors_are_not_busy(error):
-    assert not database.is_busy(OperationalError("UPDATE ...", {}, error))
+    assert database.unavailable(OperationalError("UPDATE ...", {}, error)) is None
 
 
 def test_redeeming_finds_the_code_before_taking_the_write_lock(tmp_path, monkeypatch):
@@ -138,18 +147,18 @@ def test_redeeming_finds_the_code_before_taking_the_write_lock(tmp_path, monkeyp
             other.close()
 
     seen = {}
-    real_find, real_count = operations.find_to_redeem, operations._count_use
+    real_find, real_count = operations.find_to_redeem, operations.count_use
 
     def find_to_redeem(text, user):
         seen["finding"] = can_another_write()
         return real_find(text, user)
 
-    def count_use(code, now):
+    def count_use(code, now, directly=False):
         seen["counting"] = can_another_write()
-        return real_count(code, now)
+        return real_count(code, now, directly)
 
     monkeypatch.setattr(operations, "find_to_redeem", find_to_redeem)
-    monkeypatch.setattr(operations, "_count_use", count_use)
+    monkeypatch.setattr(operations, "count_use", count_use)
     client = app.test_client()
     with app.app_context():
         client.login(db.session.get(User, student_id))
@@ -162,38 +171,118 @@ def test_redeeming_finds_the_code_before_taking_the_write_lock(tmp_path, monkeyp
         db.engine.dispose()
 
 
-def test_mail_is_sent_holding_no_write_lock(tmp_path, monkeypatch):
-    """A slow mail server must not keep every writer waiting: sign-up commits before
-    it mails the link, and asking for a reset or a new link writes nothing."""
-    path = tmp_path / "mail.db"
+@pytest.mark.parametrize("reading_first", [True, False])
+def test_code_outside_a_request_takes_the_views_path_in_reading_first(tmp_path, monkeypatch, reading_first):
+    """Outside a request (the race tests' threads, a command) a redemption in a
+    reading_first() block reads before it takes the write lock, as the code box's
+    view does; outside one, it takes the lock up front."""
+    path = tmp_path / "outside.db"
     app = build_app(f"sqlite:///{path}")
-    with app.app_context():
-        email = Factory().user().email
-        db.session.remove()
-    seen = []
+    seen = {}
 
-    def send(to, subject, body):
+    def can_another_write():
         other = sqlite3.connect(path, isolation_level=None, timeout=0)
         try:
             other.execute("BEGIN IMMEDIATE")
-            committed = other.execute("SELECT count(*) FROM users WHERE email = ?", (to,)).fetchone()[0]
             other.execute("ROLLBACK")
-            seen.append((subject, "lock free", committed))
+            return True
         except sqlite3.OperationalError:
-            seen.append((subject, "lock held", None))
+            return False
         finally:
             other.close()
 
-    monkeypatch.setattr(mail, "send", send)
+    real_find, real_count = operations.find_to_redeem, operations.count_use
+
+    def find_to_redeem(text, user):
+        found = real_find(text, user)  # its reads begin the transaction
+        seen["finding"] = can_another_write()
+        return found
+
+    def count_use(code, now, directly=False):
+        seen["counting"] = can_another_write()
+        return real_count(code, now, directly)
+
+    monkeypatch.setattr(operations, "find_to_redeem", find_to_redeem)
+    monkeypatch.setattr(operations, "count_use", count_use)
+    with app.app_context():
+        make = Factory()
+        org = make.org(seat_limit=10)
+        make.code(org, "OUTSIDE-27", classrooms=[make.classroom(org, "Room 1")])
+        student = make.user()
+        db.session.commit()
+        with database.reading_first() if reading_first else contextlib.nullcontext():
+            operations.attempt_redeem(student, "OUTSIDE-27")
+            db.session.commit()
+        assert seen == {"finding": reading_first, "counting": False}
+        assert db.session.scalar(select(Code.uses).where(Code.text == "OUTSIDE-27")) == 1
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_mail_is_sent_holding_no_write_lock(tmp_path, monkeypatch):
+    """A slow mail server must not keep every writer waiting: sign-up, a new
+    link and a reset queue their mail in their own transaction (codes.jobs) and
+    talk to no mail server; a worker sends it later, outside any request."""
+    path = tmp_path / "mail.db"
+    app = build_app(f"sqlite:///{path}")
+    with app.app_context():
+        make = Factory()
+        email = make.user().email
+        unconfirmed = make.user(email="una@school.org", verified=False)
+        db.session.remove()
+    opened = []
+    monkeypatch.setattr(mail, "open_connection", lambda: opened.append("a mail server") or None)
     client = app.test_client()
-    assert client.post("/signup", data={"name": "Nia New", "email": "nia@school.org",
-                                        "password": PASSWORD}).status_code == 303
-    assert client.post("/verify/resend").status_code == 303
+    assert (
+        client.post(
+            "/signup", data={"name": "Nia New", "email": "nia@school.org", "password": PASSWORD}
+        ).status_code
+        == 303
+    )
+    with app.app_context():
+        client.login(db.session.merge(unconfirmed))
+        assert client.post("/verify/resend").status_code == 303
     assert app.test_client().post("/password/forgot", data={"email": email}).status_code == 303
-    assert seen == [
-        ("Confirm your email address", "lock free", 1),
-        ("Confirm your email address", "lock free", 1),
-        ("Set your password", "lock free", 1),
-    ]
+    assert opened == []
+    with app.app_context():
+        queued = [json.loads(payload)["to"] for payload in db.session.scalars(select(Job.payload))]
+        assert sorted(queued) == sorted(["nia@school.org", "una@school.org", email])
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("mark", ["reads_only", "reads_first", "get"])
+def test_a_write_that_breaks_the_views_promise_fails_loudly_in_tests(tmp_path, mark):
+    """reads_only (never writes), reads_first (calls begin_writing first) and GET
+    (changes nothing) are promises the begin event relies on: in tests and in
+    development SQLite refuses a write that breaks one, instead of taking the
+    write lock unseen (PRAGMA query_only)."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import OperationalError
+
+    from codes.database import begin_writing, reads_first, reads_only
+    from codes.models import AuditEvent
+
+    app = build_app(f"sqlite:///{tmp_path / 'promise.db'}")
+
+    def write():
+        db.session.execute(insert(AuditEvent).values(action="test.write", created_at=utcnow()))
+        db.session.commit()
+        return "written"
+
+    def written_after_begin_writing():
+        begin_writing(db.session)
+        return write()
+
+    app.add_url_rule("/test/reads-only", "reads_only", reads_only(write), methods=["POST"])
+    app.add_url_rule("/test/reads-first", "reads_first", reads_first(write), methods=["POST"])
+    app.add_url_rule("/test/get", "get", write, methods=["GET"])
+    app.add_url_rule("/test/kept", "kept", reads_first(written_after_begin_writing), methods=["POST"])
+    client = app.test_client()
+    path = {"reads_only": "/test/reads-only", "reads_first": "/test/reads-first", "get": "/test/get"}[mark]
+    with pytest.raises(OperationalError, match="readonly database"):
+        client.open(path, method="GET" if mark == "get" else "POST")
+    # Kept, the promise lets the write through, and the next request's connection
+    # is writable again.
+    assert client.post("/test/kept").get_data(as_text=True) == "written"
     with app.app_context():
         db.engine.dispose()

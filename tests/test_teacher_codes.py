@@ -1,14 +1,13 @@
 """Registration codes for teachers (issue 5): whoever redeems one becomes a leader of
 its classrooms and an instructor of its courses, takes no seat, and is listed as
 such on the pages staff read."""
+
 import pytest
 from sqlalchemy import select
 
 from codes.extensions import db
 from codes.models import ClassroomMember, Enrollment, Organization, OrgMember
-from conftest import soup
-
-HX = {"HX-Request": "true"}
+from conftest import HX, soup
 
 
 @pytest.fixture
@@ -36,8 +35,7 @@ def redeem_as_substitute(client, make):
 def test_the_substitute_is_told_what_they_now_teach_and_takes_no_seat(client, make, school):
     org, room, algebra = school
     substitute, response = redeem_as_substitute(client, make)
-    assert soup(response).select_one(".flash-success").get_text(strip=True) == \
-        "You now teach Room 9A, Algebra."
+    assert soup(response).select_one(".flash-success").get_text().strip() == "You now teach Room 9A, Algebra."
     member = db.session.scalar(select(OrgMember).where(OrgMember.user_id == substitute.id))
     assert (member.is_student, member.took_seat, member.is_admin) == (False, False, False)
     assert db.session.get(Organization, org.id).seats_taken == 1
@@ -78,7 +76,9 @@ def test_the_codes_table_tags_teacher_codes(client, school):
     client.login(org.admin)
     for path in (f"/classrooms/{room.id}/codes", f"/orgs/{org.id}/bulk"):
         page = soup(client.get(path))
-        tags = {row.select_one("code").get_text(): [t.get_text() for t in row.select(".tag")]
-                for row in page.select("tr.code-row")}
+        tags = {
+            row.select_one("code").get_text(): [t.get_text() for t in row.select(".tag")]
+            for row in page.select("tr.code-row")
+        }
         assert "teacher" in tags["SUB-TEACH-2027"], path
         assert "teacher" not in tags["OAK-9A-2027"], path

@@ -1,19 +1,17 @@
 """The users tab: who each role sees, searching and paging in place, moving and
 removing a student (with and without htmx), each change audited."""
-import pytest
-from sqlalchemy import func, select
 
-from codes.access import Scope
+import pytest
+from sqlalchemy import select
+
+from codes.access import OutOfScope, Scope
 from codes.errors import DomainError
 from codes.extensions import db
-from codes.manage.operations import OutOfScope
 from codes.models import AuditEvent, ClassroomMember, Enrollment, Organization, OrgMember
 from codes.redeem.operations import redeem
 from codes.users import operations as users
 from codes.users.operations import PAGE_SIZE
-from conftest import soup, text_of
-
-HX = {"HX-Request": "true"}
+from conftest import HX, count, said_by_htmx, soup, text_of
 
 
 @pytest.fixture
@@ -34,9 +32,20 @@ def school(make):
     db.session.commit()
     other = make.org(name="Elm School")
     stranger_room = make.classroom(other, "Elm Room")
-    return dict(org=org, ivy=ivy, leo=leo, algebra=algebra, biology=biology, room1=room1,
-                room2=room2, ana=ana, bo=bo, other=other, stranger_room=stranger_room,
-                room1_code=room1_code)
+    return dict(
+        org=org,
+        ivy=ivy,
+        leo=leo,
+        algebra=algebra,
+        biology=biology,
+        room1=room1,
+        room2=room2,
+        ana=ana,
+        bo=bo,
+        other=other,
+        stranger_room=stranger_room,
+        room1_code=room1_code,
+    )
 
 
 def names(page):
@@ -44,13 +53,23 @@ def names(page):
 
 
 def member_of(user, classroom):
-    return db.session.scalar(select(ClassroomMember.user_id).where(
-        ClassroomMember.classroom_id == classroom.id, ClassroomMember.user_id == user.id)) is not None
+    return (
+        db.session.scalar(
+            select(ClassroomMember.user_id).where(
+                ClassroomMember.classroom_id == classroom.id, ClassroomMember.user_id == user.id
+            )
+        )
+        is not None
+    )
 
 
 def enrolled(user, course):
-    return db.session.scalar(select(Enrollment.user_id).where(
-        Enrollment.course_id == course.id, Enrollment.user_id == user.id)) is not None
+    return (
+        db.session.scalar(
+            select(Enrollment.user_id).where(Enrollment.course_id == course.id, Enrollment.user_id == user.id)
+        )
+        is not None
+    )
 
 
 def events(action):
@@ -58,6 +77,7 @@ def events(action):
 
 
 # --- who sees whom --------------------------------------------------------------------------
+
 
 def test_admin_sees_everyone_with_roles_classrooms_and_how_they_joined(client, school):
     org = school["org"]
@@ -114,11 +134,14 @@ def test_a_classroom_filter_outside_the_scope_is_404(client, school):
     client.login(school["leo"])
     assert client.get(f"/orgs/{school['org'].id}/users?classroom={school['room2'].id}").status_code == 404
     client.login(school["org"].admin)
-    assert client.get(
-        f"/orgs/{school['org'].id}/users?classroom={school['stranger_room'].id}").status_code == 404
+    assert (
+        client.get(f"/orgs/{school['org'].id}/users?classroom={school['stranger_room'].id}").status_code
+        == 404
+    )
 
 
 # --- search and pages -----------------------------------------------------------------------
+
 
 def test_search_by_name_or_email_in_place_and_as_a_full_page(client, school):
     org = school["org"]
@@ -155,7 +178,7 @@ def test_pages_of_people(client, make, school):
     assert "1–25 of 28 people" in " ".join(first.find(id="people").get_text(" ").split())
     following = first.select_one(".pager a[rel=next]")
     assert following["href"] == f"/orgs/{org.id}/users?q=zed&page=2"
-    assert following["hx-push-url"] == "true" and following["hx-target"] == "#people"
+    assert following["data-hx-push-url"] == "true" and following["data-hx-target"] == "#people"
     second = soup(client.get(following["href"], headers=HX))
     assert names(second) == ["Zed 25", "Zed 26", "Zed 27"]
     assert second.select_one(".pager a[rel=prev]") is not None
@@ -163,6 +186,7 @@ def test_pages_of_people(client, make, school):
 
 
 # --- moving and removing: the domain --------------------------------------------------------
+
 
 def test_move_enrolls_in_the_new_classrooms_courses_and_keeps_seat_and_enrollments(school):
     org, ana = school["org"], school["ana"]
@@ -200,22 +224,31 @@ def test_remove_keeps_other_classrooms_enrollments_and_membership(school):
     db.session.commit()
     assert not member_of(ana, school["room1"]) and member_of(ana, school["room2"])
     assert enrolled(ana, school["algebra"]) and enrolled(ana, school["biology"])
-    assert db.session.scalar(select(OrgMember.is_student).where(
-        OrgMember.org_id == org.id, OrgMember.user_id == ana.id)) is True
+    assert (
+        db.session.scalar(
+            select(OrgMember.is_student).where(OrgMember.org_id == org.id, OrgMember.user_id == ana.id)
+        )
+        is True
+    )
     assert db.session.get(Organization, org.id).seats_taken == seats
     assert [e.object_id for e in events("classroom.remove_member")] == [ana.id]
 
 
 # --- moving and removing: the routes --------------------------------------------------------
 
+
 def test_move_with_htmx_swaps_the_row(client, school):
     org, ana = school["org"], school["ana"]
     client.login(org.admin)
     page = soup(client.get(f"/orgs/{org.id}/users?q=ana"))
     form = page.find(id=f"person-{ana.id}").select_one("form.move-form")
-    assert form["hx-target"] == "closest tr" and form["action"] == f"/orgs/{org.id}/users/{ana.id}/move?q=ana"
-    response = client.post(form["action"], headers=HX, data={
-        "from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id})
+    assert form["data-hx-target"] == "closest tr"
+    assert form["action"] == f"/orgs/{org.id}/users/{ana.id}/move?q=ana"
+    response = client.post(
+        form["action"],
+        headers=HX,
+        data={"from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id},
+    )
     assert response.status_code == 200
     row = soup(response)
     assert row.find("html") is None
@@ -226,8 +259,10 @@ def test_move_with_htmx_swaps_the_row(client, school):
 def test_move_plain_post_redirects_back_to_the_list_with_a_message(client, school):
     org, ana = school["org"], school["ana"]
     client.login(org.admin)
-    response = client.post(f"/orgs/{org.id}/users/{ana.id}/move?q=ana&page=1", data={
-        "from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id})
+    response = client.post(
+        f"/orgs/{org.id}/users/{ana.id}/move?q=ana&page=1",
+        data={"from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id},
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == f"/orgs/{org.id}/users?q=ana"
     assert "Ana Lima moved from Room 1 to Room 2." in text_of(client.get(response.headers["Location"]))
@@ -249,8 +284,10 @@ def test_move_refused_shows_why_and_changes_nothing(client, school):
 def test_move_into_a_classroom_outside_the_scope_is_404(client, school):
     org, leo = school["org"], school["leo"]
     client.login(leo)
-    response = client.post(f"/orgs/{org.id}/users/{school['ana'].id}/move", data={
-        "from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id})
+    response = client.post(
+        f"/orgs/{org.id}/users/{school['ana'].id}/move",
+        data={"from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id},
+    )
     assert response.status_code == 404
     assert member_of(school["ana"], school["room1"])
 
@@ -258,12 +295,16 @@ def test_move_into_a_classroom_outside_the_scope_is_404(client, school):
 def test_staff_cannot_touch_people_outside_their_scope(client, school):
     org = school["org"]
     client.login(school["leo"])
-    response = client.post(f"/orgs/{org.id}/users/{school['bo'].id}/remove",
-                           data={"classroom_id": school["room2"].id})
+    response = client.post(
+        f"/orgs/{org.id}/users/{school['bo'].id}/remove",
+        data={"confirmed": "1", "classroom_id": school["room2"].id},
+    )
     assert response.status_code == 404
     client.login(school["other"].admin)
-    response = client.post(f"/orgs/{org.id}/users/{school['ana'].id}/remove",
-                           data={"classroom_id": school["room1"].id})
+    response = client.post(
+        f"/orgs/{org.id}/users/{school['ana'].id}/remove",
+        data={"confirmed": "1", "classroom_id": school["room1"].id},
+    )
     assert response.status_code == 404
     assert member_of(school["bo"], school["room2"]) and member_of(school["ana"], school["room1"])
 
@@ -271,12 +312,16 @@ def test_staff_cannot_touch_people_outside_their_scope(client, school):
 def test_remove_plain_and_with_htmx(client, school):
     org, ana, bo = school["org"], school["ana"], school["bo"]
     client.login(org.admin)
-    response = client.post(f"/orgs/{org.id}/users/{ana.id}/remove",
-                           data={"classroom_id": school["room1"].id})
+    response = client.post(
+        f"/orgs/{org.id}/users/{ana.id}/remove", data={"confirmed": "1", "classroom_id": school["room1"].id}
+    )
     assert response.status_code == 303 and response.headers["Location"] == f"/orgs/{org.id}/users"
     assert not member_of(ana, school["room1"])
-    response = client.post(f"/orgs/{org.id}/users/{bo.id}/remove", headers=HX,
-                           data={"classroom_id": school["room2"].id})
+    response = client.post(
+        f"/orgs/{org.id}/users/{bo.id}/remove",
+        headers=HX,
+        data={"confirmed": "1", "classroom_id": school["room2"].id},
+    )
     row = soup(response).find("tr", id=f"person-{bo.id}")
     assert response.status_code == 200 and row.select(".chip") == []
     assert "Student" in row.select_one(".roles").get_text(), "still a member of the organization"
@@ -284,18 +329,107 @@ def test_remove_plain_and_with_htmx(client, school):
 
 def test_a_leader_removing_their_last_student_sees_the_row_leave(client, school):
     client.login(school["leo"])
-    response = client.post(f"/orgs/{school['org'].id}/users/{school['ana'].id}/remove", headers=HX,
-                           data={"classroom_id": school["room1"].id})
-    assert response.status_code == 200 and response.get_data(as_text=True) == ""
+    response = client.post(
+        f"/orgs/{school['org'].id}/users/{school['ana'].id}/remove",
+        headers=HX,
+        data={"confirmed": "1", "classroom_id": school["room1"].id},
+    )
+    # No row comes back, only what was done, for the page's messages.
+    assert response.status_code == 200 and soup(response).find("tr") is None
+    assert "removed from Room" in said_by_htmx(response)
     assert not member_of(school["ana"], school["room1"])
 
 
 def test_a_move_without_a_csrf_token_changes_nothing(client, school):
     org, ana = school["org"], school["ana"]
     client.login(org.admin)
-    response = client.post(f"/orgs/{org.id}/users/{ana.id}/move", csrf=False, data={
-        "from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id})
+    response = client.post(
+        f"/orgs/{org.id}/users/{ana.id}/move",
+        csrf=False,
+        data={"from_classroom_id": school["room1"].id, "to_classroom_id": school["room2"].id},
+    )
     assert response.status_code == 400
     assert member_of(ana, school["room1"])
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "classroom.move")) == 0
+    assert count(AuditEvent, AuditEvent.action == "classroom.move") == 0
+
+
+def move_picker(page, person):
+    row = page.find("tr", id=f"person-{person.id}")
+    form = row.find("form", class_="move-form")
+    if form is None:
+        return None
+    select_to = form.find("select", attrs={"name": "to_classroom_id"})
+    options = select_to.find_all("option")
+    return form, options
+
+
+def test_the_move_picker_lists_only_other_classrooms_and_chooses_none(client, school, make):
+    org, ana = school["org"], school["ana"]
+    make.classroom(org, "Room 3")
+    client.login(org.admin)
+    form, options = move_picker(soup(client.get(f"/orgs/{org.id}/users")), ana)
+    assert [o.get_text() for o in options[1:]] == ["Room 2", "Room 3"], "not Room 1, where Ana is"
+    assert options[0]["value"] == "" and options[0].has_attr("selected")
+    assert [o for o in options[1:] if o.has_attr("selected")] == []
+    assert form.find("select", attrs={"name": "to_classroom_id"}).has_attr("required")
+
+
+def test_a_move_without_a_classroom_chosen_is_refused_in_words(client, school):
+    org, ana = school["org"], school["ana"]
+    client.login(org.admin)
+    response = client.post(
+        f"/orgs/{org.id}/users/{ana.id}/move",
+        headers=HX,
+        data={"from_classroom_id": school["room1"].id, "to_classroom_id": ""},
+    )
+    assert "Choose the classroom they move to." in text_of(response)
+    assert member_of(ana, school["room1"])
+
+
+def test_a_student_in_no_classroom_is_placed_from_people(client, school):
+    org, ana, room1, room2 = school["org"], school["ana"], school["room1"], school["room2"]
+    client.login(org.admin)
+    client.post(f"/orgs/{org.id}/users/{ana.id}/remove", data={"classroom_id": room1.id, "confirmed": "1"})
+    assert not member_of(ana, room1)
+    form, options = move_picker(soup(client.get(f"/orgs/{org.id}/users")), ana)
+    assert form.find("button").get_text(strip=True) == "Place"
+    assert form.find("input", attrs={"name": "from_classroom_id"}) is None
+    response = client.post(form["action"], data={"to_classroom_id": room2.id}, follow_redirects=True)
+    assert "Ana Lima placed in Room 2." in text_of(response)
+    assert member_of(ana, room2)
+    db.session.expire_all()
+    assert db.session.get(Enrollment, (school["biology"].id, ana.id)) is not None
+
+
+def test_staff_in_no_classroom_are_not_offered_a_place(client, school):
+    org = school["org"]
+    client.login(org.admin)
+    assert move_picker(soup(client.get(f"/orgs/{org.id}/users")), school["ivy"]) is None
+    response = client.post(
+        f"/orgs/{org.id}/users/{school['ivy'].id}/move",
+        headers=HX,
+        data={"to_classroom_id": school["room2"].id},
+    )
+    assert "is not a student of Oak School" in text_of(response)
+    assert not member_of(school["ivy"], school["room2"])
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\r\n"])
+def test_move_or_remove_naming_no_classroom_is_refused_beside_the_field(client, school, blank):
+    """Only white space (or no id at all) for the classroom: a message, never a 500
+    (WTForms' InputRequired let white space through, and the id was None). An id
+    that names nothing, 0 or past the range, is not found (test_big_numbers)."""
+    org, ana = school["org"], school["ana"]
+    client.login(org.admin)
+    moved = client.post(
+        f"/orgs/{org.id}/users/{ana.id}/move",
+        data={"from_classroom_id": school["room1"].id, "to_classroom_id": blank},
+    )
+    assert moved.status_code == 422
+    assert "Choose the classroom they move to." in text_of(moved)
+    removed = client.post(
+        f"/orgs/{org.id}/users/{ana.id}/remove", data={"classroom_id": blank, "confirmed": "1"}
+    )
+    assert removed.status_code == 422
+    assert "Choose the classroom they leave." in text_of(removed)
+    assert member_of(ana, school["room1"])

@@ -1,26 +1,18 @@
-"""A code with an email-domain rule is only for verified addresses: sign-up sends a
-signed, expiring link; only a valid link for the account's current address
-verifies it; and the code box says what to do until then."""
-import re
+"""A code with an email-domain rule is only for verified addresses. Finishing a
+sign-up verifies the address (tests/test_signup_code.py); an account whose
+address is not confirmed (one a roster made, or from before) asks for a signed,
+expiring link; only a valid link for the account's current address verifies it;
+and the code box says what to do until then."""
+
 import time
 
 import pytest
 from itsdangerous import TimestampSigner
 
-from codes import mail
 from codes.auth.operations import VERIFY_MAX_AGE, verification_token
 from codes.extensions import db
 from codes.models import User
-from conftest import PASSWORD, soup, text_of
-
-LINK = re.compile(r"http://localhost(/verify/[\w.-]+)")
-
-
-@pytest.fixture
-def outbox(monkeypatch):
-    sent = []
-    monkeypatch.setattr(mail, "send", lambda to, subject, body: sent.append((to, subject, body)))
-    return sent
+from conftest import HX, link_in, soup, text_of
 
 
 @pytest.fixture
@@ -30,27 +22,28 @@ def staff_code(make):
     return make.code(org, "STAFF-ONLY-27", classrooms=[room], domains_text="school.org")
 
 
-def sign_up(client, email="new@school.org"):
-    response = client.post("/signup", data={"name": "Nia New", "email": email, "password": PASSWORD})
-    assert response.status_code == 303, response.text
-    return db.session.query(User).filter_by(email_key=email).one()
+def sign_up(client, make, email="new@school.org"):
+    """An account whose address is not confirmed, logged in, that asks for the link."""
+    user = make.user("Nia New", email, verified=False)
+    client.login(user)
+    assert client.post("/verify/resend").status_code == 303
+    return user
 
 
 def redeem_message(client):
-    response = client.post("/redeem", data={"code": "STAFF-ONLY-27"},
-                           headers={"HX-Request": "true"})
+    response = client.post("/redeem", data={"code": "STAFF-ONLY-27"}, headers=HX)
     error = soup(response).find(id="code-error")
     if error is not None:
         return error.get_text(strip=True)
-    return soup(response).select_one(".flash-success").get_text(strip=True)
+    return soup(response).select_one(".flash-success").get_text().strip()
 
 
 def confirm(client, path):
     return text_of(client.post(path, follow_redirects=True))
 
 
-def test_sign_up_sends_a_link_that_verifies_after_a_press(client, outbox, staff_code):
-    user = sign_up(client)
+def test_the_link_verifies_after_a_press(client, make, outbox, staff_code):
+    user = sign_up(client, make)
     assert not user.email_verified
     message = redeem_message(client)
     assert "only for verified @school.org addresses" in message
@@ -58,9 +51,9 @@ def test_sign_up_sends_a_link_that_verifies_after_a_press(client, outbox, staff_
     profile = soup(client.get("/profile"))
     assert profile.find("button", string="Send the confirmation link again") is not None
 
-    (to, subject, body), = outbox
-    assert to == "new@school.org" and subject == "Confirm your email address"
-    path = LINK.search(body).group(1)
+    (sent,) = outbox
+    assert sent.to == "new@school.org" and sent.subject == "Confirm your email address"
+    path = link_in(sent, "/verify/")
     page = client.get(path)
     assert page.status_code == 200 and soup(page).find("button", string="Confirm my email")
     db.session.refresh(user)
@@ -71,15 +64,15 @@ def test_sign_up_sends_a_link_that_verifies_after_a_press(client, outbox, staff_
     assert redeem_message(client) == "You joined Staff Room."
 
 
-def test_resend_sends_a_fresh_link(client, outbox, staff_code):
-    sign_up(client)
+def test_resend_sends_a_fresh_link(client, make, outbox, staff_code):
+    sign_up(client, make)
     client.post("/verify/resend")
-    assert len(outbox) == 2 and outbox[1][0] == "new@school.org"
-    assert "Your email address is confirmed." in confirm(client, LINK.search(outbox[1][2]).group(1))
+    assert len(outbox) == 2 and outbox[1].to == "new@school.org"
+    assert "Your email address is confirmed." in confirm(client, link_in(outbox[1], "/verify/"))
 
 
-def test_an_expired_link_is_refused(client, outbox, staff_code, monkeypatch, app):
-    user = sign_up(client)
+def test_an_expired_link_is_refused(client, make, outbox, staff_code, monkeypatch, app):
+    user = sign_up(client, make)
     signed_at = int(time.time()) - VERIFY_MAX_AGE - 60
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: signed_at)
     token = verification_token(app.config["SECRET_KEY"], user)
@@ -91,10 +84,9 @@ def test_an_expired_link_is_refused(client, outbox, staff_code, monkeypatch, app
 
 
 @pytest.mark.parametrize("tamper", ["payload", "signature", "secret"])
-def test_a_tampered_link_is_refused(client, outbox, staff_code, app, tamper):
-    user = sign_up(client)
-    other = User(name="Other", email="other@school.org", email_key="other@school.org",
-                 password_hash="x")
+def test_a_tampered_link_is_refused(client, make, outbox, staff_code, app, tamper):
+    user = sign_up(client, make)
+    other = User(name="Other", email="other@school.org", email_key="other@school.org", password_hash="x")
     db.session.add(other)
     db.session.commit()
     token = verification_token(app.config["SECRET_KEY"], user)
@@ -113,12 +105,12 @@ def test_a_tampered_link_is_refused(client, outbox, staff_code, app, tamper):
         assert not person.email_verified
 
 
-def test_a_link_for_an_old_address_is_refused(client, outbox, staff_code, app):
-    user = sign_up(client, "old@school.org")
-    old_token = LINK.search(outbox[0][2]).group(1)
+def test_a_link_for_an_old_address_is_refused(client, make, outbox, staff_code, app):
+    user = sign_up(client, make, "old@school.org")
+    old_link = link_in(outbox[0], "/verify/")
     user.email, user.email_key = "new@school.org", "new@school.org"
     db.session.commit()
-    assert "not valid or has expired" in confirm(client, old_token)
+    assert "not valid or has expired" in confirm(client, old_link)
     db.session.refresh(user)
     assert not user.email_verified
     new_token = verification_token(app.config["SECRET_KEY"], user)

@@ -2,16 +2,23 @@
 classrooms, courses, seats, memberships and parent links, and every redemption
 attempt, filtered, paged and exported. Which events an organization may see is
 decided in codes.access."""
+
+from __future__ import annotations
+
 import json
-import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, func, not_, or_, select
+from flask import url_for
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy.orm import selectinload
 
-from .. import access
+from .. import access, search
 from ..extensions import db
-from ..models import AuditEvent, User, utcnow
+from ..listing import Counted, capped_count
+from ..models import AuditEvent, Batch, Classroom, Code, Course, Organization, OrgMember, User, folded, utcnow
 from ..timeutil import to_local, to_utc
 
 PAGE_SIZE = 50
@@ -23,19 +30,31 @@ KINDS = {
     "codes": ("Codes", ("code.", "batch.", "classroom.join_code")),
     "redeem": ("Code attempts", ("redeem.",)),
     "classrooms": ("Classrooms and courses", ("classroom.", "course.")),
-    "people": ("People and memberships", ("member.", "user.", "roster.", "classroom.move",
-                                          "classroom.remove_member", "classroom.leader.",
-                                          "course.instructor.")),
+    "people": (
+        "People and memberships",
+        (
+            "member.",
+            "user.",
+            "roster.",
+            "classroom.move",
+            "classroom.remove_member",
+            "classroom.membership_ended",
+            "classroom.leader.",
+            "course.instructor.",
+        ),
+    ),
     "seats": ("Seats and settings", ("org.", "seat.", "classroom.allotment")),
     "parents": ("Parent links", ("parent.",)),
+    "requests": ("Join requests", ("request.",)),
 }
 OTHER = "other"
 
-SUCCEEDED = ("ok", "already")
+SUCCEEDED = ("ok", "already", "requested")
 REFUSED = "refused"
 OUTCOMES = {
     "ok": "Joined",
     "already": "Already in",
+    "requested": "Waiting for approval",
     REFUSED: "Any refusal",
     "unknown": "Unknown code",
     "invalid": "No longer valid",
@@ -44,12 +63,14 @@ OUTCOMES = {
     "domain": "Email domain",
     "no_seats": "No seats",
     "limited": "Held back by the limit",
+    "declined": "Declined before",
 }
 REFUSALS = tuple(o for o in OUTCOMES if o not in SUCCEEDED and o != REFUSED)
 
 ACTIONS = {
     "org.create": "Organization created",
     "org.update": "Settings changed",
+    "org.welcome_mail": "Welcome mail turned on or off",
     "classroom.create": "Classroom created",
     "classroom.rename": "Classroom renamed",
     "classroom.delete": "Classroom deleted",
@@ -68,13 +89,23 @@ ACTIONS = {
     "code.update": "Code edited",
     "code.on": "Code turned on",
     "code.off": "Code turned off",
+    "code.expiry": "Code's expiry changed",
     "code.deactivate": "Code deactivated",
+    "code.no_longer_valid": "Code no longer valid (its classrooms and courses were deleted)",
     "code.delete": "Code deleted",
+    "code.approval": "Approval mode changed",
+    "code.spike": "Code switched itself to approval (a spike)",
+    "code.spike_dismissed": "Spike warning dismissed",
+    "code.rotate": "Code given a new text (rotated)",
+    "request.accept": "Join request accepted",
+    "request.decline": "Join request declined",
+    "request.refused": "Join request could not be accepted",
     "batch.create": "Codes made in bulk",
     "classroom.join_code": "Join code changed",
     "classroom.allotment": "Seat allotment set",
     "classroom.move": "Moved to another classroom",
     "classroom.remove_member": "Removed from a classroom",
+    "classroom.membership_ended": "Membership ended (the code's duration)",
     "roster.upload": "Roster uploaded",
     "roster.add": "Added from a roster",
     "parent.code": "Parent code made",
@@ -100,23 +131,28 @@ class AuditFilter:
 
 @dataclass
 class Page:
-    rows: list
+    rows: list[Entry]
     number: int
     pages: int
-    total: int
+    counted: Counted
 
     @property
-    def has_newer(self):
+    def total(self) -> int:
+        return self.counted.total
+
+    @property
+    def has_newer(self) -> bool:
         return self.number > 1
 
     @property
-    def has_older(self):
+    def has_older(self) -> bool:
         return self.number < self.pages
 
 
 def _matches(patterns):
-    return or_(*(AuditEvent.action.like(f"{p}%") if p.endswith(".") else AuditEvent.action == p
-                 for p in patterns))
+    return or_(
+        *(AuditEvent.action.like(f"{p}%") if p.endswith(".") else AuditEvent.action == p for p in patterns)
+    )
 
 
 def _kind_condition(kind):
@@ -131,11 +167,7 @@ def _outcome_condition(outcome):
     return AuditEvent.action == f"redeem.{outcome}"
 
 
-def _like(term):
-    return "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def query(scope, flt):
+def query(scope: access.Scope, flt: AuditFilter) -> Select[tuple[AuditEvent, User]]:
     """A select of (event, person who acted) for the organization's log, newest first."""
     org = scope.org
     conditions = [access.visible_audit_events(scope)]
@@ -144,9 +176,7 @@ def query(scope, flt):
     if flt.outcome:
         conditions.append(_outcome_condition(flt.outcome))
     if flt.person:
-        pattern = _like(flt.person.strip())
-        conditions.append(or_(func.lower(User.name).like(pattern, escape="\\"),
-                              User.email_key.like(pattern, escape="\\")))
+        conditions.append(search.contains(User.search_key, folded(flt.person.strip()), "users_search"))
     if flt.address:
         conditions.append(AuditEvent.ip == flt.address.strip())
     if flt.since:
@@ -161,69 +191,289 @@ def query(scope, flt):
     )
 
 
-def page(scope, flt, number):
-    """One page of the log; a number past the end shows the last page."""
+def page(scope: access.Scope, flt: AuditFilter, number: int) -> Page:
+    """One page of the log, counted and paged to listing.COUNT_CAP events; a
+    number past the end shows the last page."""
     selected = query(scope, flt)
-    total = db.session.scalar(select(func.count()).select_from(selected.subquery()))
-    pages = max(1, math.ceil(total / PAGE_SIZE))
+    counted = capped_count(selected)
+    pages = counted.pages(PAGE_SIZE)
     number = min(max(number, 1), pages)
     rows = db.session.execute(selected.limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)).all()
-    return Page([Entry(scope.org, event, person) for event, person in rows], number, pages, total)
+    return Page(
+        _named(scope, [Entry(scope.org, event, person) for event, person in rows]), number, pages, counted
+    )
 
 
-def entries(scope, flt):
+def entries(scope: access.Scope, flt: AuditFilter) -> Iterator[Entry]:
     """Every entry the filter selects, read in batches (for the export)."""
     selected = query(scope, flt).execution_options(yield_per=EXPORT_BATCH)
+    batch: list[Entry] = []
     for event, person in db.session.execute(selected):
-        yield Entry(scope.org, event, person)
+        batch.append(Entry(scope.org, event, person))
+        if len(batch) == EXPORT_BATCH:
+            yield from _named(scope, batch)
+            batch = []
+    yield from _named(scope, batch)
+
+
+# -- what an event names ----------------------------------------------------------
+
+# The detail keys that hold the id of something the organization has, by the
+# kind of thing and the label it is shown under.
+PERSON, CLASSROOM, COURSE, CODE, BATCH = "person", "classroom", "course", "code", "batch"
+_ID_KEYS = {
+    "user_id": (PERSON, "Person"),
+    "student_id": (PERSON, "Student"),
+    "classroom_id": (CLASSROOM, "Classroom"),
+    "from_classroom_id": (CLASSROOM, "From"),
+    "to_classroom_id": (CLASSROOM, "To"),
+    "join_code_of": (CLASSROOM, "Join code of"),
+    "course_ids": (COURSE, "Courses"),
+}
+# The kind of thing an event is about, by its object_type, and its label.
+_OBJECTS = {
+    "User": (PERSON, "Person"),
+    "Classroom": (CLASSROOM, "Classroom"),
+    "Course": (COURSE, "Course"),
+    "Code": (CODE, "Code"),
+    "Batch": (BATCH, "Batch"),
+}
+_LABELS = {
+    "name": "Name",
+    "old": "Old code",
+    "new": "New code",
+    "count": "Codes",
+    "prefix": "Prefix",
+    "seat_limit": "Seat limit",
+    "allotment": "Allotment",
+    "was": "Was",
+    "reason": "Reason",
+    "rows": "Rows",
+    "email": "Email",
+    "on": "On",
+}
+OUTSIDE = "Someone outside the organization"
+GONE = {
+    PERSON: OUTSIDE,
+    CLASSROOM: "A deleted classroom",
+    COURSE: "A deleted course",
+    CODE: "A deleted code",
+    BATCH: "A batch",
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One labelled fact of an event: its text, and where it links (an endpoint
+    and its arguments) when the person reading the log may open it."""
+
+    label: str
+    text: str
+    endpoint: str = ""
+    args: tuple[tuple[str, int | str], ...] = ()
+    is_code: bool = False
+
+    @property
+    def url(self) -> str:
+        values: dict[str, Any] = dict(self.args)
+        return url_for(self.endpoint, **values) if self.endpoint else ""
+
+
+@dataclass
+class Names:
+    """What the entries of one page (or one export batch) name, read at once and
+    only from the organization: the people in the reader's scope, its classrooms,
+    courses, codes and batches."""
+
+    scope: access.Scope
+    people: dict[int, User]
+    classrooms: dict[int, Classroom]
+    courses: dict[int, Course]
+    codes: dict[int, Code]
+    batches: dict[int, Batch]
+
+    def part(self, kind: str, label: str, thing_id: object, text: str = "", fallback: str = "") -> Part:
+        """The part naming one thing; text, for a code, is its text as the event
+        saw it made, and fallback what to show when the thing is not found."""
+        found = self._found(kind, thing_id)
+        if found is None:
+            shown = text or fallback
+            return Part(label, shown or GONE[kind], is_code=kind == CODE and bool(shown))
+        org_id = self.scope.org.id
+        if kind == PERSON:
+            return Part(label, found.name, "users.index", (("org_id", org_id), ("q", found.email)))
+        if kind == CLASSROOM:
+            return Part(label, found.name, "orgs.classroom", (("classroom_id", found.id),))
+        if kind == COURSE:
+            return Part(label, found.name, "orgs.course", (("course_id", found.id),))
+        if kind == CODE:
+            if found.deleted_at is not None or not self.scope.can_manage_code(found):
+                return Part(label, text or found.text, is_code=True)
+            return Part(label, text or found.text, "manage.edit", (("code_id", found.id),), is_code=True)
+        return Part(
+            label, found.prefix or f"{found.count}", "bulk.codes", (("org_id", org_id), ("batch", found.id))
+        )
+
+    def _found(self, kind, thing_id):
+        if not isinstance(thing_id, int) or isinstance(thing_id, bool):
+            return None
+        found: dict[str, dict[int, Any]] = {
+            PERSON: self.people,
+            CLASSROOM: self.classrooms,
+            COURSE: self.courses,
+            CODE: self.codes,
+            BATCH: self.batches,
+        }
+        return found[kind].get(thing_id)
+
+
+def _ids(value):
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _wanted(entries: list[Entry]) -> dict[str, set[int]]:
+    wanted: dict[str, set[int]] = {k: set() for k in (PERSON, CLASSROOM, COURSE, CODE, BATCH)}
+    for entry in entries:
+        obj = _OBJECTS.get(entry.event.object_type)
+        if obj and entry.event.object_id is not None:
+            wanted[obj[0]].add(entry.event.object_id)
+        for key, (kind, _) in _ID_KEYS.items():
+            wanted[kind].update(_ids(entry.detail.get(key)))
+    return wanted
+
+
+def _among_visible_people(scope: access.Scope) -> ColumnElement[bool]:
+    """A person the scope may see. For an admin, a membership of the organization,
+    looked up for each person named (its unique index): the IN of every member's id
+    read all 100,000 of a district's members again for each thousand events exported."""
+    if scope.admin:
+        return exists().where(OrgMember.user_id == User.id, OrgMember.org_id == scope.org.id)
+    return User.id.in_(scope.visible_people())
+
+
+def names(scope: access.Scope, entries: list[Entry]) -> Names:
+    """Read at once everything the entries name, from the organization alone."""
+    wanted = _wanted(entries)
+    org_id = scope.org.id
+
+    def load(model, ids, *conditions, options=()):
+        if not ids:
+            return {}
+        query = select(model).where(model.id.in_(ids), *conditions).options(*options)
+        return {t.id: t for t in db.session.scalars(query)}
+
+    return Names(
+        scope,
+        load(User, wanted[PERSON], _among_visible_people(scope)),
+        load(Classroom, wanted[CLASSROOM], Classroom.org_id == org_id),
+        load(Course, wanted[COURSE], Course.org_id == org_id),
+        # With their targets, which scope.can_manage_code reads: two queries, not two a code.
+        load(
+            Code,
+            wanted[CODE],
+            Code.org_id == org_id,
+            options=(selectinload(Code.classrooms), selectinload(Code.courses)),
+        ),
+        load(Batch, wanted[BATCH], Batch.org_id == org_id),
+    )
+
+
+def parts(entry: Entry, named: Names) -> list[Part]:
+    """An event's detail as labelled parts: the thing it is about first, then
+    its other facts, with names instead of ids and a code as it was made (its
+    text, not its lookup key)."""
+    event, detail = entry.event, entry.detail
+    shown: list[Part] = []
+    obj = _OBJECTS.get(event.object_type)
+    if obj:
+        kind, label = obj
+        # A code as the event saw it made; one since gone, by the key typed.
+        text = str(detail.get("text") or "") if kind == CODE else ""
+        fallback = str(detail.get("key") or "") if kind == CODE else ""
+        shown.append(named.part(kind, label, event.object_id, text, fallback))
+    elif entry.is_attempt and detail.get("key"):
+        shown.append(Part("Code", str(detail["key"]), is_code=True))
+    for key, value in detail.items():
+        if key == "key" or (key == "text" and obj and obj[0] == CODE):
+            continue
+        if key in _ID_KEYS:
+            kind, label = _ID_KEYS[key]
+            ids = _ids(value)
+            if not ids:
+                shown.append(Part(label, "None"))
+            shown.extend(named.part(kind, label, thing_id) for thing_id in ids)
+            continue
+        label = _LABELS.get(key) or key.replace("_", " ").capitalize()
+        text = (
+            "Yes" if value is True else "No" if value is False else ("None" if value is None else str(value))
+        )
+        shown.append(Part(label, text, is_code=key in ("old", "new", "text")))
+    return shown
+
+
+def _named(scope: access.Scope, batch: list[Entry]) -> list[Entry]:
+    if batch:
+        named = names(scope, batch)
+        for entry in batch:
+            entry.parts = parts(entry, named)
+    return batch
 
 
 class Entry:
     """One event as people read it."""
 
-    def __init__(self, org, event, person):
+    def __init__(self, org: Organization, event: AuditEvent, person: User | None) -> None:
         self.event = event
         self.person = person
         self.when = to_local(org, event.created_at)
         self.detail = json.loads(event.detail) if event.detail else {}
+        self.parts: list[Part] = []
 
     @property
-    def is_attempt(self):
+    def is_attempt(self) -> bool:
         return self.event.action.startswith("redeem.")
 
     @property
-    def outcome(self):
+    def outcome(self) -> str:
         return self.event.action.partition(".")[2] if self.is_attempt else ""
 
     @property
-    def outcome_label(self):
+    def outcome_label(self) -> str:
         return OUTCOMES.get(self.outcome, self.outcome)
 
     @property
-    def refused(self):
+    def refused(self) -> bool:
         return self.is_attempt and self.outcome not in SUCCEEDED
 
     @property
-    def code_key(self):
-        return self.detail.get("key", "") if self.is_attempt else ""
+    def code_text(self) -> str:
+        """The code an event is about as it was made; an attempt that found no
+        code, by the key typed."""
+        code = next((p for p in self.parts if p.is_code and p.label == "Code"), None)
+        return code.text if code else ""
 
     @property
-    def what(self):
+    def what(self) -> str:
         if self.is_attempt:
             return "Code attempt"
         action = self.event.action
         return ACTIONS.get(action) or action.replace(".", " ").replace("_", " ").capitalize()
 
     @property
-    def details(self):
-        """The event's other facts, as "name: value" pairs (an attempt's code is its key)."""
-        if self.is_attempt:
-            shown = {k: v for k, v in self.detail.items() if k != "key"}
-        elif self.event.object_type:
-            shown = {self.event.object_type.lower(): self.event.object_id, **self.detail}
-        else:
-            shown = self.detail
-        return "; ".join(f"{k}: {v}" for k, v in shown.items())
+    def details(self) -> str:
+        """The labelled parts as one line of text, for the export."""
+        return "; ".join(f"{p.label}: {p.text}" for p in self.parts if not (p.is_code and p.label == "Code"))
+
+    @property
+    def ids(self) -> str:
+        """The event's raw facts as JSON, ids and all, for machines: the thing it
+        is about (by its kind) and its detail."""
+        raw: dict[str, object] = {}
+        if self.event.object_type:
+            raw[self.event.object_type.lower()] = self.event.object_id
+        raw.update(self.detail)
+        return json.dumps(raw, sort_keys=True) if raw else ""
 
 
 @dataclass
@@ -233,50 +483,61 @@ class Pressure:
     refused: int
     held_back: int
     accounts: int
-    addresses: list  # (address, attempts), most first
+    addresses: list[tuple[str, int]]  # (address, attempts), most first
 
     @property
-    def guessing_likely(self):
+    def guessing_likely(self) -> bool:
         return self.held_back > 0
 
 
-def pressure(scope, now=None, top=3):
+def pressure(scope: access.Scope, now: datetime | None = None, top: int = 3) -> Pressure:
     """How hard the organization's code box was tried in the last 24 hours."""
     now = now or utcnow()
-    refused = and_(access.visible_audit_events(scope),
-                   AuditEvent.action.in_([f"redeem.{o}" for o in REFUSALS]),
-                   AuditEvent.created_at > now - timedelta(hours=24))
+    refused = and_(
+        access.visible_audit_events(scope),
+        AuditEvent.action.in_([f"redeem.{o}" for o in REFUSALS]),
+        AuditEvent.created_at > now - timedelta(hours=24),
+    )
     count, accounts = db.session.execute(
         select(func.count(), func.count(func.distinct(AuditEvent.actor_id))).where(refused)
     ).one()
-    held_back = db.session.scalar(
-        select(func.count()).where(refused, AuditEvent.action == "redeem.limited"))
+    held_back = cast(
+        int, db.session.scalar(select(func.count()).where(refused, AuditEvent.action == "redeem.limited"))
+    )
     busiest = db.session.execute(
-        select(AuditEvent.ip, func.count().label("n")).where(refused, AuditEvent.ip != "")
-        .group_by(AuditEvent.ip).order_by(func.count().desc(), AuditEvent.ip).limit(top)
+        select(AuditEvent.ip, func.count().label("n"))
+        .where(refused, AuditEvent.ip != "")
+        .group_by(AuditEvent.ip)
+        .order_by(func.count().desc(), AuditEvent.ip)
+        .limit(top)
     ).all()
     return Pressure(count, held_back, accounts, [(ip, n) for ip, n in busiest])
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+def csv_header(org: Organization) -> list[str]:
+    return [
+        f"When ({org.timezone})",
+        "Action",
+        "Outcome",
+        "Code",
+        "Who",
+        "Email",
+        "Address",
+        "Details",
+        "Ids",
+    ]
 
 
-def safe_cell(value):
-    """A CSV cell a spreadsheet shows as text, never runs as a formula (OWASP
-    "CSV Injection"): text starting with = + - @ tab CR or LF gets a leading '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def csv_header(org):
-    return [f"When ({org.timezone})", "Action", "Outcome", "Code", "Who", "Email", "Address",
-            "Details"]
-
-
-def csv_row(entry):
+def csv_row(entry: Entry) -> list[object]:
     person = entry.person
-    return [safe_cell(v) for v in (
-        entry.when.strftime("%Y-%m-%d %H:%M:%S"), entry.event.action, entry.outcome_label,
-        entry.code_key, person.name if person else "", person.email if person else "",
-        entry.event.ip, entry.details,
-    )]
+    return [
+        entry.when.strftime("%Y-%m-%d %H:%M:%S"),
+        entry.event.action,
+        entry.outcome_label,
+        entry.code_text,
+        person.name if person else "",
+        person.email if person else "",
+        entry.event.ip,
+        entry.details,
+        entry.ids,
+    ]

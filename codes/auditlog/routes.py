@@ -1,12 +1,11 @@
 """The organization's audit log, for its admins: filter, page, export."""
-import csv
-import io
 
 from flask import Blueprint, Response, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from .. import access
+from .. import access, csvfile
 from ..models import utcnow
+from ..numbers import query_number
 from ..timeutil import to_local
 from ..web import form_status, is_htmx, page_or_fragment
 from . import operations
@@ -28,8 +27,14 @@ def _filter_args(form):
 
 def _log_page(org, scope, form, log, status=200):
     return page_or_fragment(
-        "auditlog/log.html", "auditlog/_log.html", status,
-        org=org, scope=scope, form=form, log=log, args=_filter_args(form),
+        "auditlog/log.html",
+        "auditlog/_log.html",
+        status,
+        org=org,
+        scope=scope,
+        form=form,
+        log=log,
+        args=_filter_args(form),
         # The fragment is the filtered log only; the day's pressure sits above it.
         pressure=None if is_htmx() else operations.pressure(scope),
     )
@@ -41,7 +46,7 @@ def log(org_id):
     form = FilterForm(formdata=request.args)
     if not form.validate():
         return _log_page(org, scope, form, None, form_status())
-    number = request.args.get("page", 1, type=int)
+    number = request.args.get("page", 1, type=query_number)
     return _log_page(org, scope, form, operations.page(scope, form.to_filter(), number))
 
 
@@ -53,22 +58,11 @@ def export(org_id):
         return _log_page(org, scope, form, None, 422)
     flt = form.to_filter()
 
-    def lines():
-        # A byte-order mark, so spreadsheets read names in any alphabet correctly.
-        yield "\ufeff"
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(operations.csv_header(org))
-        for entry in operations.entries(scope, flt):
-            writer.writerow(operations.csv_row(entry))
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
+    lines = csvfile.chunks(
+        operations.csv_header(org), (operations.csv_row(entry) for entry in operations.entries(scope, flt))
+    )
     day = to_local(org, utcnow()).strftime("%Y-%m-%d")
-    response = Response(stream_with_context(lines()), mimetype="text/csv")
+    response = Response(stream_with_context(lines), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="audit-log-{org.id}-{day}.csv"'
     return response
 

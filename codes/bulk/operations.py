@@ -1,24 +1,44 @@
 """Bulk codes: generating a batch of random codes, and the list, redemptions and
 export of the codes a person may manage. Every function flushes and never commits."""
-import csv
+
 import functools
-import io
 import json
-import math
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Integer, any_, bindparam, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    any_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from .. import audit, status
+from .. import audit, duration, keys, search, status
+from ..access import Scope
 from ..codetext import MAX_TYPED, PREFIX_RE, canonical, random_code
 from ..errors import DomainError, FieldErrors
 from ..extensions import db
-from ..manage.operations import ROLES, _targets
+from ..listing import Counted, capped_count
+from ..manage.operations import (
+    CHOOSE_UNLIMITED,
+    limit_problems,
+    targets_in_scope,
+    uses_at_least_one,
+    uses_range,
+)
 from ..models import (
     ROLE_STUDENT,
     Batch,
@@ -27,7 +47,6 @@ from ..models import (
     CodeClassroom,
     CodeCourse,
     Course,
-    ParentCode,
     Redemption,
     User,
     utcnow,
@@ -35,14 +54,15 @@ from ..models import (
 from ..timeutil import to_local
 
 MAX_COUNT = 500
-MAX_PREFIX = 20
+MAX_PREFIX = 20  # letters and digits; dashes between them not counted
+MAX_PREFIX_TEXT = 2 * MAX_PREFIX  # with its dashes: more can be no prefix
 PER_PAGE = 50
+BATCH_USES_AT_LEAST = uses_at_least_one(CHOOSE_UNLIMITED)
+BATCH_USES_RANGE = uses_range(CHOOSE_UNLIMITED)
 # Rounds of drawing and inserting before giving up. With 50 random bits a code,
 # a second round is already a rarity; a fifth means something else is wrong.
 ATTEMPTS = 5
 EXPORT_CHUNK = 1000
-# Cells a spreadsheet would read as a formula (OWASP "CSV Injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 @dataclass
@@ -56,24 +76,28 @@ class BatchInput:
     valid_until: datetime | None = None
     max_uses: int | None = 1
     role: str = ROLE_STUDENT
+    # Approval mode for every code of the batch (docs/APPROVAL.md).
+    approval: bool = False
+    # How long membership of its classrooms lasts (codes.duration).
+    member_days: int | None = None
+    member_until: datetime | None = None
 
 
 def _validated(scope, data, now):
     errors = {}
     if data.count is None or not 1 <= data.count <= MAX_COUNT:
         errors["count"] = f"Make 1 to {MAX_COUNT} codes at a time."
-    prefix = (data.prefix or "").strip().upper()
-    if len(prefix) > MAX_PREFIX:
-        errors["prefix"] = f"A prefix is at most {MAX_PREFIX} characters."
+    # A dash typed at either end is the one random_code puts there anyway.
+    prefix = (data.prefix or "").strip().upper().strip("-")
+    if len(prefix) > MAX_PREFIX_TEXT or len(prefix.replace("-", "")) > MAX_PREFIX:
+        errors["prefix"] = f"A prefix is at most {MAX_PREFIX} letters and digits."
     elif not PREFIX_RE.fullmatch(prefix):
-        errors["prefix"] = "Use only the letters A to Z and digits in a prefix."
-    if data.valid_until is not None and data.valid_until < now:
-        errors["valid_until"] = "That date has already passed."
-    if data.max_uses is not None and data.max_uses < 1:
-        errors["max_uses"] = "Max uses is at least 1. Choose unlimited for no limit."
-    if data.role not in ROLES:
-        errors["role"] = "Choose student or teacher."
-    classrooms, courses = _targets(scope, data)
+        errors["prefix"] = (
+            "Use only the letters A to Z and digits in a prefix, with single dashes between them if you like."
+        )
+    errors.update(limit_problems(data, now=now, unlimited=CHOOSE_UNLIMITED))
+    errors.update(duration.problems(data.member_days, data.member_until, data.role, now=now))
+    classrooms, courses = targets_in_scope(scope, data)
     if not classrooms and not courses:
         errors["targets"] = "Choose at least one classroom or course."
     if errors:
@@ -81,24 +105,12 @@ def _validated(scope, data, now):
     return prefix, classrooms, courses
 
 
-def _taken(keys):
-    """Which of these lookup keys some code or parent code already has, in one query:
-    one key names one thing across the whole site."""
-    if not keys:
-        return set()
-    keys = list(keys)
-    return set(db.session.scalars(
-        select(Code.key).where(Code.key.in_(keys))
-        .union(select(ParentCode.key).where(ParentCode.key.in_(keys)))
-    ))
-
-
 def _draw(texts, count, prefix):
     """Add random codes to texts (lookup key -> text) towards count, leaving out
     any whose key is already taken. Twice the draws needed is plenty: a repeat
     among 50 random bits is next to impossible."""
     needed = count - len(texts)
-    fresh = {}
+    fresh: dict[str, str] = {}
     for _ in range(2 * needed):
         text = random_code(prefix)
         key = canonical(text)
@@ -106,7 +118,7 @@ def _draw(texts, count, prefix):
             fresh.setdefault(key, text)
         if len(fresh) == needed:
             break
-    for key in _taken(fresh):
+    for key in keys.taken(fresh):
         del fresh[key]
     texts.update(fresh)
 
@@ -121,14 +133,18 @@ def _insert(texts, values, classrooms, courses):
         # cached, where .values() would compile 500 rows of parameters each time.
         ids = db.session.scalars(insert(Code).returning(Code.id), rows).all()
         if classrooms:
-            db.session.execute(insert(CodeClassroom).values(
-                [{"code_id": i, "classroom_id": c.id} for i in ids for c in classrooms]))
+            db.session.execute(
+                insert(CodeClassroom).values(
+                    [{"code_id": i, "classroom_id": c.id} for i in ids for c in classrooms]
+                )
+            )
         if courses:
-            db.session.execute(insert(CodeCourse).values(
-                [{"code_id": i, "course_id": c.id} for i in ids for c in courses]))
+            db.session.execute(
+                insert(CodeCourse).values([{"code_id": i, "course_id": c.id} for i in ids for c in courses])
+            )
 
 
-def generate_batch(actor, scope, data, now=None):
+def generate_batch(actor: User, scope: Scope, data: BatchInput, now: datetime | None = None) -> Batch:
     """Make 1 to 500 random codes in one batch for targets all within the actor's
     scope. Each code's lookup key is unique across the site: keys found taken,
     before the insert or by a concurrent writer during it, are drawn again and
@@ -142,26 +158,51 @@ def generate_batch(actor, scope, data, now=None):
         "role": data.role,
         "targets": {"classrooms": [c.id for c in classrooms], "courses": [c.id for c in courses]},
     }
-    batch = Batch(org_id=scope.org.id, created_by_id=actor.id, created_at=now, count=data.count,
-                  prefix=prefix, options=json.dumps(options, sort_keys=True))
+    if data.approval:
+        options["approval"] = True
+    if data.member_days is not None:
+        options["member_days"] = data.member_days
+    if data.member_until is not None:
+        options["member_until"] = data.member_until.isoformat()
+    batch = Batch(
+        org_id=scope.org.id,
+        created_by_id=actor.id,
+        created_at=now,
+        count=data.count,
+        prefix=prefix,
+        options=json.dumps(options, sort_keys=True),
+    )
     db.session.add(batch)
     db.session.flush()
     values = dict(
-        org_id=scope.org.id, batch_id=batch.id, role=data.role, valid_from=None,
-        valid_until=data.valid_until, max_uses=data.max_uses, uses=0, allowed_domains="",
-        enabled=True, deactivated_at=None, deleted_at=None, created_by_id=actor.id,
+        org_id=scope.org.id,
+        batch_id=batch.id,
+        role=data.role,
+        valid_from=None,
+        valid_until=data.valid_until,
+        max_uses=data.max_uses,
+        uses=0,
+        allowed_domains="",
+        approval=bool(data.approval),
+        member_days=data.member_days,
+        member_until=data.member_until,
+        enabled=True,
+        deactivated_at=None,
+        deleted_at=None,
+        created_by_id=actor.id,
         created_at=now,
     )
-    texts = {}
+    texts: dict[str, str] = {}
+    count = cast(int, data.count)  # _validated has refused a batch without one
     for _ in range(ATTEMPTS):
-        _draw(texts, data.count, prefix)
-        if len(texts) < data.count:
+        _draw(texts, count, prefix)
+        if len(texts) < count:
             continue
         try:
             _insert(texts, values, classrooms, courses)
         except IntegrityError:
             # Another request wrote one of these keys after we looked.
-            taken = _taken(texts)
+            taken = keys.taken(texts)
             if not taken:
                 raise
             for key in taken:
@@ -172,120 +213,261 @@ def generate_batch(actor, scope, data, now=None):
     raise DomainError("We couldn't make unique codes just now. Try again.")
 
 
-def batch_codes(scope, batch_id):
+def batch_codes(scope: Scope, batch_id: int) -> Sequence[str]:
     """The texts of a batch's codes that the person may manage, in the order made."""
     return db.session.scalars(
-        scope.visible_codes().where(Code.batch_id == batch_id)
-        .with_only_columns(Code.text).order_by(Code.id)
+        scope.visible_codes().where(Code.batch_id == batch_id).with_only_columns(Code.text).order_by(Code.id)
     ).all()
 
 
-def visible_batch(scope, batch_id):
+def visible_batch(scope: Scope, batch_id: int | None) -> Batch | None:
     if batch_id is None:
         return None
     return db.session.scalar(scope.visible_batches().where(Batch.id == batch_id))
 
 
-def batches(scope):
+def batches(scope: Scope) -> Sequence[Batch]:
     """The batches in the filter: those with at least one code the person may manage."""
     return db.session.scalars(
-        scope.visible_batches().options(selectinload(Batch.created_by))
+        scope.visible_batches()
+        .options(selectinload(Batch.created_by))
         .order_by(Batch.created_at.desc(), Batch.id.desc())
     ).all()
 
 
+# The status filter: the word the URL carries, what the filter calls it, and the
+# status (codes/status.py) of the codes it lists (None: any). Live, the codes
+# that work now, is what the table shows unless asked otherwise.
+LIVE, ANY_STATUS = "live", "all"
+STATUS_FILTERS = {
+    LIVE: ("Live (usable now)", status.ACTIVE),
+    "scheduled": ("Scheduled", status.SCHEDULED),
+    "off": ("Off", status.OFF),
+    "used": ("Used up", status.USED),
+    "expired": ("Expired", status.EXPIRED),
+    "deactivated": ("Deactivated or replaced", status.DEACTIVATED),
+    "gone": ("No longer valid", status.NO_LONGER_VALID),
+    ANY_STATUS: ("Any status", None),
+}
+
+
 @dataclass
 class CodeFilter:
-    """The state of the existing-codes table, as the URL carries it."""
+    """The state of the existing-codes table, as the URL carries it. The
+    classroom and course, when given, are ones the person manages (the route
+    has answered any other 404)."""
 
     batch_id: int | None = None
     search: str = ""
     page: int = 1
+    status: str = LIVE
+    classroom_id: int | None = None
+    course_id: int | None = None
 
     @property
-    def key(self):
+    def key(self) -> str:
         return canonical(self.search[:MAX_TYPED])
 
-    def args(self, **changes):
+    def args(self, **changes: object) -> dict[str, object]:
         """Query arguments for a URL of this state with some changes; empty ones left out."""
-        values = {"batch": self.batch_id, "q": self.search, "page": self.page, **changes}
-        return {name: value for name, value in values.items()
-                if value not in (None, "") and not (name == "page" and value == 1)}
+        values = {
+            "batch": self.batch_id,
+            "status": self.status,
+            "classroom": self.classroom_id,
+            "course": self.course_id,
+            "q": self.search,
+            "page": self.page,
+            **changes,
+        }
+        defaults = {"page": 1, "status": LIVE}
+        return {
+            name: value
+            for name, value in values.items()
+            if value not in (None, "") and defaults.get(name) != value
+        }
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether the table shows fewer codes than the person may manage."""
+        return bool(
+            self.batch_id or self.search or self.classroom_id or self.course_id or self.status != ANY_STATUS
+        )
 
 
-def filtered_codes(scope, filters):
-    """The codes the table and its export show: those the person may manage,
-    newest first, narrowed to one batch and to keys containing what was typed
-    (read as a lookup key, so case, dashes and O/0 do not matter)."""
-    query = scope.visible_codes()
+def status_clause(filters: CodeFilter, now: datetime) -> ColumnElement[bool] | None:
+    """The codes of the status the filter asks for, by the status's own SQL
+    (status.sql_is), so a code listed under a status shows that status; None
+    for any status."""
+    shown = STATUS_FILTERS.get(filters.status, STATUS_FILTERS[LIVE])[1]
+    return None if shown is None else status.sql_is(shown, now)
+
+
+def target_clauses(filters: CodeFilter) -> list[ColumnElement[bool]]:
+    """The codes for the classroom and the course the filter names (each among
+    the code's targets)."""
+    clauses: list[ColumnElement[bool]] = []
+    if filters.classroom_id is not None:
+        clauses.append(
+            exists().where(
+                CodeClassroom.code_id == Code.id, CodeClassroom.classroom_id == filters.classroom_id
+            )
+        )
+    if filters.course_id is not None:
+        clauses.append(
+            exists().where(CodeCourse.code_id == Code.id, CodeCourse.course_id == filters.course_id)
+        )
+    return clauses
+
+
+def filter_clauses(filters: CodeFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """The WHERE of the table's state (batch, status, targets, search), for
+    whatever query lists the codes: the table's pages, the export, and the
+    codes a bulk action takes as "all the filter shows"."""
+    clauses: list[ColumnElement[bool]] = []
     if filters.batch_id is not None:
-        query = query.where(Code.batch_id == filters.batch_id)
+        clauses.append(Code.batch_id == filters.batch_id)
+    by_status = status_clause(filters, now)
+    if by_status is not None:
+        clauses.append(by_status)
+    clauses += target_clauses(filters)
     if filters.key:
-        query = query.where(Code.key.contains(filters.key, autoescape=True))
-    return query.order_by(Code.created_at.desc(), Code.id.desc())
+        clauses.append(search.contains(Code.key, filters.key, "codes_key_search"))
+    return clauses
+
+
+def filtered_codes(scope: Scope, filters: CodeFilter, now: datetime | None = None) -> Select[tuple[Code]]:
+    """The codes the table and its export show: those the person may manage,
+    newest first, a batch's codes (made at one instant) in the order made, as
+    the generated-codes panel and its Copy all list them; narrowed to one
+    batch, to a status at `now`, to a classroom and a course, and to keys
+    containing what was typed (read as a lookup key, so case, dashes and O/0
+    do not matter)."""
+    query = scope.visible_codes().where(*filter_clauses(filters, now or utcnow()))
+    return query.order_by(Code.created_at.desc(), Code.id)
 
 
 @dataclass
 class CodePage:
-    codes: list
-    total: int
+    codes: Sequence[Code]
+    counted: Counted
     number: int
     pages: int
+    # The moment the statuses were filtered at: the table shows them at it too.
+    now: datetime | None = None
+
+    @property
+    def total(self) -> int:
+        return self.counted.total
 
 
-def codes_page(scope, filters, per_page=PER_PAGE):
-    """One page of the filtered codes, with their targets loaded in two queries."""
-    query = filtered_codes(scope, filters)
-    total = db.session.scalar(query.with_only_columns(func.count(Code.id)).order_by(None))
-    pages = max(1, math.ceil(total / per_page))
+def codes_page(
+    scope: Scope, filters: CodeFilter, per_page: int = PER_PAGE, now: datetime | None = None
+) -> CodePage:
+    """One page of the filtered codes, with their targets loaded in two queries.
+    Counted and paged to listing.COUNT_CAP: a number past the last page shows
+    the last page."""
+    now = now or utcnow()
+    query = filtered_codes(scope, filters, now)
+    counted = capped_count(query)
+    pages = counted.pages(per_page)
     number = min(max(filters.page, 1), pages)
     codes = db.session.scalars(
         query.options(selectinload(Code.classrooms), selectinload(Code.courses))
-        .limit(per_page).offset((number - 1) * per_page)
+        .limit(per_page)
+        .offset((number - 1) * per_page)
     ).all()
-    return CodePage(codes=codes, total=total, number=number, pages=pages)
+    return CodePage(codes=codes, counted=counted, number=number, pages=pages, now=now)
 
 
-def redemptions(code):
-    """Who redeemed a code and when, first first."""
-    return db.session.execute(
+# The redemptions shown under a code's row: the latest few; the code's report
+# pages through them all.
+REDEMPTIONS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Redemptions:
+    """The latest redemptions of a code (name, email, when), and how many it has."""
+
+    rows: Sequence[Row[tuple[str, str, datetime]]]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.rows)
+
+
+def redemptions(code: Code) -> Redemptions:
+    """Who redeemed a code and when, the latest first (as the code's report), at
+    most REDEMPTIONS_SHOWN of them: a code used by a whole school stays a short
+    list under its row."""
+    total = db.session.scalar(
+        select(func.count()).select_from(Redemption).where(Redemption.code_id == code.id)
+    )
+    rows = db.session.execute(
         select(User.name, User.email, Redemption.created_at)
         .join(User, User.id == Redemption.user_id)
         .where(Redemption.code_id == code.id)
-        .order_by(Redemption.created_at, Redemption.id)
+        .order_by(Redemption.created_at.desc(), Redemption.id.desc())
+        .limit(REDEMPTIONS_SHOWN)
     ).all()
+    return Redemptions(rows, total or 0)
 
 
-EXPORT_HEADER = ["Code", "Course / classroom", "Uses", "Max uses", "Expires", "Status",
-                 "Role", "Batch", "Created"]
+EXPORT_HEADER = [
+    "Code",
+    "Course / classroom",
+    "Uses",
+    "Max uses",
+    "Expires",
+    "Status",
+    "Role",
+    "Batch",
+    "Created",
+]
 
 
 def _among_ids(column):
-    """column IN the list passed as "ids" when the query runs. PostgreSQL gets one
-    array parameter; elsewhere the list expands when the query runs. Both keep the
-    query compiled once: a thousand ids as a thousand parameters built each time
-    cost more than the query does to run."""
+    """column IN the list passed as "ids" when the query runs, as one parameter
+    whatever its length: an array on PostgreSQL, a JSON list read by json_each on
+    SQLite. A thousand ids as a thousand parameters, built and parsed on each
+    call, cost more than the query does to run."""
     if db.session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam("ids", type_=ARRAY(Integer)))
-    return column.in_(bindparam("ids", expanding=True))
+    return column.in_(text("SELECT value FROM json_each(:ids)"))
 
 
-def _target_names_of():
+def _target_names_of(org_id):
     """A function giving, for a list of code ids, each code's targets as the table
-    shows them: classrooms, then courses, by name."""
+    shows them: classrooms, then courses, by name. The organization's names are
+    read once, in the database's order of names; each chunk of codes then needs
+    only its links, two queries of ids."""
+    conn = db.session.connection()
+    ranked = {}  # (kind, id) -> (kind's place, place of its name, name)
+    named = [
+        select(Classroom.id, Classroom.name).where(Classroom.org_id == org_id).order_by(Classroom.name),
+        select(Course.id, Course.name).where(Course.org_id == org_id).order_by(Course.name),
+    ]
+    for place, query in enumerate(named):
+        for rank, (thing_id, name) in enumerate(conn.execute(query)):
+            ranked[place, thing_id] = (place, rank, name)
     queries = [
-        select(link.code_id, model.name).join(model, model.id == column)
-        .where(_among_ids(link.code_id)).order_by(model.name)
-        for link, model, column in ((CodeClassroom, Classroom, CodeClassroom.classroom_id),
-                                    (CodeCourse, Course, CodeCourse.course_id))
+        (
+            0,
+            select(CodeClassroom.code_id, CodeClassroom.classroom_id).where(
+                _among_ids(CodeClassroom.code_id)
+            ),
+        ),
+        (1, select(CodeCourse.code_id, CodeCourse.course_id).where(_among_ids(CodeCourse.code_id))),
     ]
 
+    ids = (lambda listed: listed) if conn.dialect.name == "postgresql" else json.dumps
+
     def names_of(code_ids):
-        names = defaultdict(list)
-        for query in queries:
-            for code_id, name in db.session.execute(query, {"ids": code_ids}):
-                names[code_id].append(name)
-        return {code_id: ", ".join(items) for code_id, items in names.items()}
+        found = defaultdict(list)
+        for place, query in queries:
+            for code_id, thing_id in conn.execute(query, {"ids": ids(code_ids)}).all():
+                found[code_id].append(ranked[place, thing_id])
+        return {code_id: ", ".join(name for *_, name in sorted(items)) for code_id, items in found.items()}
 
     return names_of
 
@@ -302,46 +484,38 @@ def _iso_in(org):
     return iso
 
 
-def export_rows(scope, filters, now=None):
+def export_rows(scope: Scope, filters: CodeFilter, now: datetime | None = None) -> Iterator[list[object]]:
     """Every row the filtered table shows, across all its pages, as lists of cells
     with dates in ISO 8601 in the organization's time zone. Rows are read in
-    chunks over a server-side cursor, so memory does not grow with their number."""
+    chunks over a server-side cursor, so memory does not grow with their number;
+    the database words each status (status.sql_status), and the rows are read
+    as plain tuples, not objects."""
     now = now or utcnow()
     iso = _iso_in(scope.org)
-    target_names = _target_names_of()
-    query = filtered_codes(scope, filters).with_only_columns(
-        Code.id, Code.text, Code.uses, Code.max_uses, Code.valid_from, Code.valid_until,
-        Code.enabled, Code.deactivated_at, Code.role, Code.batch_id, Code.created_at,
+    target_names = _target_names_of(scope.org.id)
+    query = filtered_codes(scope, filters, now).with_only_columns(
+        Code.id,
+        Code.text,
+        Code.uses,
+        Code.max_uses,
+        Code.valid_until,
+        status.sql_status(now),
+        Code.role,
+        Code.batch_id,
+        Code.created_at,
     )
-    result = db.session.execute(query.execution_options(yield_per=EXPORT_CHUNK))
+    result = db.session.connection().execute(query.execution_options(yield_per=EXPORT_CHUNK))
     for chunk in result.partitions():
-        targets = target_names([row.id for row in chunk])
-        for row in chunk:
-            yield [row.text, targets.get(row.id, ""), row.uses,
-                   "" if row.max_uses is None else row.max_uses, iso(row.valid_until),
-                   status.code_status(row, now), row.role, row.batch_id or "",
-                   iso(row.created_at)]
-
-
-def inert(cell):
-    """A cell a spreadsheet shows as text: one that would start a formula gets a
-    leading apostrophe."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_START):
-        return "'" + cell
-    return cell
-
-
-def csv_chunks(header, rows, chunk=EXPORT_CHUNK):
-    """CSV text in pieces of `chunk` rows, every cell made inert. It starts with a
-    byte-order mark so spreadsheets read names in UTF-8."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(header)
-    for number, row in enumerate(rows, 1):
-        writer.writerow([inert(cell) for cell in row])
-        if number % chunk == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+        targets = target_names([row[0] for row in chunk])
+        for code_id, typed, uses, max_uses, valid_until, shown, role, batch_id, created_at in chunk:
+            yield [
+                typed,
+                targets.get(code_id, ""),
+                uses,
+                "" if max_uses is None else max_uses,
+                iso(valid_until),
+                shown,
+                role,
+                batch_id or "",
+                iso(created_at),
+            ]

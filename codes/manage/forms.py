@@ -1,50 +1,93 @@
 from datetime import timedelta
 
 from flask_wtf import FlaskForm
-from wtforms import (
-    DateField,
-    IntegerField,
-    SelectField,
-    SelectMultipleField,
-    StringField,
-    TimeField,
-)
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms import BooleanField, SelectField, StringField, TimeField
+from wtforms.validators import DataRequired, Length, Optional
 
+from ..duration import DAYS_RANGE, MAX_DAYS
 from ..models import ROLE_STUDENT, ROLE_TEACHER, utcnow
-from ..timeutil import to_local, to_utc
-from .operations import CodeInput
+from ..numbers import IdCheckboxes, WholeNumberField
+from ..timeutil import DayField, to_local, to_utc
+from .operations import HOURLY_RANGE, MAX_USES, MAX_USES_RANGE, CodeInput
 
 
-def _checkboxes(label):
-    return SelectMultipleField(label, coerce=int, validate_choice=False,
-                               widget=ListWidget(prefix_label=False),
-                               option_widget=CheckboxInput())
+class CodeOptions(FlaskForm):
+    """The fields a single code and a batch share: approval of each person, and
+    how long the membership it gives lasts (codes.duration)."""
+
+    approval = BooleanField(
+        "Approve each person",
+        description="Each redemption waits until staff accept it; the seat and the use count only then.",
+    )
+    member_days = WholeNumberField(
+        "Membership for, in days",
+        validators=[Optional()],
+        min=1,
+        max=MAX_DAYS,
+        range_message=DAYS_RANGE,
+        min_message=DAYS_RANGE,
+        description="Counted from each redemption. Empty: no end.",
+    )
+    member_until = DayField(
+        "or membership until", validators=[Optional()], description="To the end of that day. Not both."
+    )
 
 
-class CodeForm(FlaskForm):
-    text = StringField("Code", validators=[
-        DataRequired("Type the code people will enter."),
-        Length(max=40, message="A code is 4 to 40 characters long.")],
-        description="4 to 40 letters, digits and dashes, like MHS-PTA-2027.")
-    classroom_ids = _checkboxes("Classrooms")
-    course_ids = _checkboxes("Courses")
-    valid_from = DateField("Valid from", validators=[Optional()])
+class CodeForm(CodeOptions):
+    text = StringField(
+        "Code",
+        validators=[
+            DataRequired("Type the code people will enter."),
+            Length(max=40, message="A code is 4 to 40 characters long."),
+        ],
+        description="4 to 40 letters, digits and dashes, like MHS-PTA-2027.",
+    )
+    classroom_ids = IdCheckboxes("Classrooms")
+    course_ids = IdCheckboxes("Courses")
+    valid_from = DayField("Valid from", validators=[Optional()])
     valid_from_time = TimeField("at", validators=[Optional()])
-    valid_until = DateField("Valid until", validators=[Optional()],
-                            description="Without a time, the code works to the end of that day.")
+    valid_until = DayField(
+        "Valid until",
+        validators=[Optional()],
+        description="Without a time, the code works to the end of that day.",
+    )
     valid_until_time = TimeField("at", validators=[Optional()])
-    max_uses = IntegerField("Max uses", validators=[
-        Optional(), NumberRange(min=1, message="Max uses is at least 1. Leave it empty for unlimited.")],
-        description="Empty for unlimited.")
-    allowed_domains = StringField("Allowed email domains", validators=[
-        Optional(), Length(max=500, message="At most 500 characters.")],
-        description="Only people with these email domains can use it, like school.org. "
-                    "Empty for anyone.")
-    role = SelectField("Grants", choices=[(ROLE_STUDENT, "Student: joins and is enrolled"),
-                                          (ROLE_TEACHER, "Teacher: leads or teaches the targets")],
-                       default=ROLE_STUDENT)
+    max_uses = WholeNumberField(
+        "Max uses",
+        validators=[Optional()],
+        min=1,
+        max=MAX_USES,
+        range_message=MAX_USES_RANGE,
+        min_message="Max uses is at least 1. Leave it empty for unlimited.",
+        description="Empty for unlimited.",
+    )
+    allowed_domains = StringField(
+        "Allowed email domains",
+        validators=[Optional(), Length(max=500, message="At most 500 characters.")],
+        description="Only people with these email domains can use it, like school.org. Empty for anyone.",
+    )
+    hourly_limit = WholeNumberField(
+        "Redemptions an hour, at most",
+        validators=[Optional()],
+        min=1,
+        max=MAX_USES,
+        range_message=HOURLY_RANGE,
+        min_message=HOURLY_RANGE,
+        description="More than this in an hour switches the code to approval by itself. Empty: no check.",
+    )
+    expected_domains = StringField(
+        "Expected email domain",
+        validators=[Optional(), Length(max=500, message="At most 500 characters.")],
+        description="A redemption from any other address switches the code to approval. Empty: no check.",
+    )
+    role = SelectField(
+        "Grants",
+        choices=[
+            (ROLE_STUDENT, "Student: joins and is enrolled"),
+            (ROLE_TEACHER, "Teacher: leads or teaches the targets"),
+        ],
+        default=ROLE_STUDENT,
+    )
 
     def set_choices(self, scope):
         self.classroom_ids.choices = [(c.id, c.name) for c in scope.manageable_classrooms()]
@@ -65,6 +108,12 @@ class CodeForm(FlaskForm):
         self.max_uses.data = code.max_uses
         self.allowed_domains.data = " ".join(code.domains)
         self.role.data = code.role
+        self.approval.data = code.approval
+        self.hourly_limit.data = code.hourly_limit
+        self.expected_domains.data = " ".join(code.expected)
+        self.member_days.data = code.member_days
+        until = to_local(org, code.member_until)
+        self.member_until.data = until.date() if until is not None else None
         for name, instant in (("valid_from", code.valid_from), ("valid_until", code.valid_until)):
             local = to_local(org, instant)
             if local is not None:
@@ -78,10 +127,13 @@ class CodeForm(FlaskForm):
             classroom_ids=self.classroom_ids.data or [],
             course_ids=self.course_ids.data or [],
             valid_from=to_utc(org, self.valid_from.data, self.valid_from_time.data),
-            valid_until=to_utc(org, self.valid_until.data, self.valid_until_time.data,
-                               end_of_day=True),
+            valid_until=to_utc(org, self.valid_until.data, self.valid_until_time.data, end_of_day=True),
             max_uses=self.max_uses.data,
             domains_text=self.allowed_domains.data or "",
             role=self.role.data,
+            approval=bool(self.approval.data),
+            hourly_limit=self.hourly_limit.data,
+            expected_text=self.expected_domains.data or "",
+            member_days=self.member_days.data,
+            member_until=to_utc(org, self.member_until.data, end_of_day=True),
         )
-

@@ -1,16 +1,20 @@
 """Staff create, edit, pause, deactivate and delete codes on a classroom's or a
 course's Codes tab."""
+
 from flask import Blueprint, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import exists
+from sqlalchemy.orm import selectinload
 
-from .. import access
-from ..errors import DomainError, FieldErrors
+from .. import access, messages
+from ..approval.operations import pending_counts
+from ..errors import DomainError
 from ..extensions import db
 from ..models import Code, CodeClassroom, CodeCourse
-from ..web import apply_errors, back, is_htmx
+from ..web import asks_first, back, is_htmx, safe_next, save
 from . import operations
 from .forms import CodeForm
+from .pages import edit_page
 
 bp = Blueprint("manage", __name__)
 
@@ -22,46 +26,53 @@ def require_login():
 
 
 def _codes_of(scope, classroom=None, course=None):
-    query = scope.visible_codes().order_by(Code.created_at.desc(), Code.id.desc())
+    # What each row shows of its code, read for all the rows at once.
+    query = (
+        scope.visible_codes()
+        .order_by(Code.created_at.desc(), Code.id.desc())
+        .options(selectinload(Code.classrooms), selectinload(Code.courses), selectinload(Code.join_code_of))
+    )
     if classroom is not None:
-        query = query.where(exists().where(CodeClassroom.code_id == Code.id,
-                                           CodeClassroom.classroom_id == classroom.id))
+        query = query.where(
+            exists().where(CodeClassroom.code_id == Code.id, CodeClassroom.classroom_id == classroom.id)
+        )
     if course is not None:
-        query = query.where(exists().where(CodeCourse.code_id == Code.id,
-                                           CodeCourse.course_id == course.id))
+        query = query.where(exists().where(CodeCourse.code_id == Code.id, CodeCourse.course_id == course.id))
     return db.session.scalars(query).all()
 
 
 def _tab(scope, form, classroom=None, course=None, status=200, warning=None):
     org = scope.org
     form.set_choices(scope)
-    context = dict(org=org, scope=scope, form=form, codes=_codes_of(scope, classroom, course),
-                   warning=warning, here=request.path)
+    codes = _codes_of(scope, classroom, course)
+    context = dict(
+        org=org,
+        scope=scope,
+        form=form,
+        codes=codes,
+        waiting=pending_counts([c.id for c in codes]),
+        warning=warning,
+        here=request.path,
+    )
     if classroom is not None:
         context["form_action"] = url_for("manage.create_for_classroom", classroom_id=classroom.id)
-        return render_template("orgs/classroom_codes.html", classroom=classroom,
-                               tab="codes", **context), status
+        return render_template(
+            "orgs/classroom_codes.html", classroom=classroom, tab="codes", **context
+        ), status
     context["form_action"] = url_for("manage.create_for_course", course_id=course.id)
-    return render_template("manage/course_codes.html", course=course, tab="codes",
-                           **context), status
+    return render_template("manage/course_codes.html", course=course, tab="codes", **context), status
 
 
 def _create(scope, classroom=None, course=None):
     form = CodeForm()
     form.set_choices(scope)
-    if form.validate_on_submit():
-        try:
-            code = operations.create_code(current_user, scope, form.to_input(scope.org))
-        except FieldErrors as e:
-            db.session.rollback()
-            apply_errors(form, e)
-        else:
-            db.session.commit()
-            flash(f"Code {code.text} created.", "info")
-            warning = operations.weak_code_warning(code)
-            if warning:
-                flash(warning, "warning")
-            return back(request.path)
+    if made := save(form, lambda: operations.create_code(current_user, scope, form.to_input(scope.org))):
+        code = made.value
+        flash(messages.code_created(code), "info")
+        warning = operations.weak_code_warning(code)
+        if warning:
+            flash(warning, "warning")
+        return back(request.path)
     return _tab(scope, form, classroom, course, status=422)
 
 
@@ -93,18 +104,10 @@ def create_for_course(course_id):
     return _create(scope, course=course)
 
 
-def _edit_page(code, scope, form, status=200):
-    form.set_choices(scope)
-    return render_template("manage/code_edit.html", code=code, org=scope.org, scope=scope,
-                           form=form, next=request.values.get("next", "")), status
-
-
 @bp.get("/codes/<int:code_id>/edit")
 def edit(code_id):
     code, scope = access.code_for_staff(current_user, code_id)
-    form = CodeForm(formdata=None)
-    form.fill_from(scope.org, code)
-    return _edit_page(code, scope, form)
+    return edit_page(code, scope)
 
 
 @bp.post("/codes/<int:code_id>/edit")
@@ -112,27 +115,29 @@ def update(code_id):
     code, scope = access.code_for_staff(current_user, code_id)
     form = CodeForm()
     form.set_choices(scope)
-    if form.validate_on_submit():
-        try:
-            operations.update_code(current_user, scope, code, form.to_input(scope.org))
-        except FieldErrors as e:
-            db.session.rollback()
-            apply_errors(form, e)
-        else:
-            db.session.commit()
-            flash(f"Code {code.text} saved.", "info")
-            warning = operations.weak_code_warning(code)
-            if warning:
-                flash(warning, "warning")
-            return back(url_for("manage.edit", code_id=code.id))
-    return _edit_page(code, scope, form, 422)
+    if save(form, lambda: operations.update_code(current_user, scope, code, form.to_input(scope.org))):
+        flash(messages.code_saved(code), "info")
+        warning = operations.weak_code_warning(code)
+        if warning:
+            flash(warning, "warning")
+        return back(url_for("manage.edit", code_id=code.id))
+    return edit_page(code, scope, form, 422)
 
 
-def _row_or_back(code, scope, error=None):
-    """htmx swaps the code's row in place; a plain post goes back to the page."""
+def _row_or_back(code, scope, error=None, done=None):
+    """htmx swaps the code's row in place; a plain post goes back to the page.
+    Either way what was done (`done`) is said among the page's messages; an
+    error stands in the row for htmx."""
+    if done:
+        flash(done, "success")
     if is_htmx():
-        return render_template("manage/_code_row.html", code=code, scope=scope,
-                               here=request.form.get("next", ""), row_error=error)
+        return render_template(
+            "manage/_code_row.html",
+            code=code,
+            scope=scope,
+            here=safe_next(request.form.get("next")) or "",
+            row_error=error,
+        )
     if error:
         flash(error, "error")
     return back(url_for("manage.edit", code_id=code.id))
@@ -147,24 +152,28 @@ def toggle(code_id):
         db.session.rollback()
         return _row_or_back(code, scope, e.message)
     db.session.commit()
-    return _row_or_back(code, scope)
+    return _row_or_back(code, scope, done=messages.code_switched(code))
 
 
 @bp.post("/codes/<int:code_id>/deactivate")
 def deactivate(code_id):
     code, scope = access.code_for_staff(current_user, code_id)
+    if (asked := asks_first("deactivate_code", code=code.text)) is not None:
+        return asked
     operations.deactivate(current_user, code)
     db.session.commit()
-    return _row_or_back(code, scope)
+    return _row_or_back(code, scope, done=messages.code_deactivated(code))
 
 
 @bp.post("/codes/<int:code_id>/delete")
 def delete(code_id):
     code, scope = access.code_for_staff(current_user, code_id)
+    if (asked := asks_first("delete_code", code=code.text)) is not None:
+        return asked
     text = code.text
     operations.delete_code(current_user, code)
     db.session.commit()
+    flash(messages.code_deleted(text), "success")
     if is_htmx():
         return ""
-    flash(f"Code {text} deleted.", "info")
     return back(url_for("orgs.show", org_id=scope.org.id))

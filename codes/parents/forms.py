@@ -1,8 +1,10 @@
 from flask_wtf import FlaskForm
-from wtforms import StringField
 from wtforms.validators import DataRequired
+
+from ..redeem.forms import CodeBoxField
 
 
 class ParentCodeForm(FlaskForm):
-    code = StringField("Parent code", validators=[
-        DataRequired("Type the parent code from the letter or from your child.")])
+    code = CodeBoxField(
+        "Parent code", validators=[DataRequired("Type the parent code from the letter or from your child.")]
+    )

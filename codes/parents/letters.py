@@ -1,5 +1,6 @@
 """Parent letters: one A4 page per student with their parent code, its link, a
 QR code of the link and short instructions, as a PDF (fpdf2)."""
+
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
+from .. import mail
 from ..links.operations import QR_ERROR, QUIET_ZONE
 
 FONTS = Path(__file__).resolve().parent.parent.parent / "static" / "vendor" / "dejavu"
@@ -32,7 +34,8 @@ class Letter:
 def _qr_png(link):
     out = io.BytesIO()
     segno.make(link, error=QR_ERROR, micro=False).save(
-        out, kind="png", scale=QR_PIXELS_PER_MODULE, border=QUIET_ZONE)
+        out, kind="png", scale=QR_PIXELS_PER_MODULE, border=QUIET_ZONE
+    )
     out.seek(0)
     return out
 
@@ -54,8 +57,7 @@ class _LetterPDF(FPDF):
     def _text(self, size, text, style="", color=INK, height=None, align="L"):
         self.set_font(FONT, style, size)
         self.set_text_color(*color)
-        self.multi_cell(0, height or size * 0.5, text, align=align,
-                        new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, height or size * 0.5, text, align=align, new_x="LMARGIN", new_y="NEXT")
 
     def letter(self, letter):
         self.add_page()
@@ -64,18 +66,21 @@ class _LetterPDF(FPDF):
         self.ln(6)
         self._text(22, f"For the parents of {name}", style="B", height=10)
         self.ln(3)
-        self._text(11.5, (
-            f"With the parent code below you can follow {name} in Codes: you will see the "
-            f"classrooms and courses {name} is in, as far as the teachers share them with "
-            f"parents. It shows you nothing about other students."), height=6)
+        self._text(
+            11.5,
+            (
+                f"With the parent code below you can follow {name} in Codes: you will see the "
+                f"classrooms and courses {name} is in, as far as the teachers share them with "
+                f"parents. It shows you nothing about other students."
+            ),
+            height=6,
+        )
         self.ln(7)
         self._code_box(letter.code_text)
         self.ln(5)
-        self._text(10, f"Works once, for one parent, until {letter.expires}.", color=MUTED,
-                   align="C")
+        self._text(10, f"Works once, for one parent, until {letter.expires}.", color=MUTED, align="C")
         self.ln(5)
-        self.image(_qr_png(letter.link), x=(PAGE_WIDTH - QR_SIZE) / 2, y=self.get_y(),
-                   w=QR_SIZE, h=QR_SIZE)
+        self.image(_qr_png(letter.link), x=(PAGE_WIDTH - QR_SIZE) / 2, y=self.get_y(), w=QR_SIZE, h=QR_SIZE)
         self.set_y(self.get_y() + QR_SIZE + 2)
         self._text(10, letter.link, color=BOX, align="C")
         self.ln(8)
@@ -84,8 +89,7 @@ class _LetterPDF(FPDF):
         steps = (
             "Scan the QR code with your phone's camera, or type the link above into a browser.",
             "Sign up with your own email address, or log in if you already have an account.",
-            "The code is filled in for you: press Link. (You can also type the code on the "
-            "Parents page.)",
+            "The code is filled in for you: press Link. (You can also type the code on the Parents page.)",
             f"{name} is now on your Parents page, with what the teachers share.",
         )
         for number, step in enumerate(steps, start=1):
@@ -96,10 +100,16 @@ class _LetterPDF(FPDF):
             self._text(11.5, step, height=6)
             self.ln(1.5)
         self.ln(5)
-        self._text(9.5, (
-            f"Keep this page to yourself: whoever enters the code first is linked to {name}. "
-            f"If the code has expired or was already used, ask {name} or the teacher for a new "
-            f"one. Each parent or guardian needs a code of their own."), color=MUTED, height=5)
+        self._text(
+            9.5,
+            (
+                f"Keep this page to yourself: whoever enters the code first is linked to {name}. "
+                f"If the code has expired or was already used, ask {name} or the teacher for a new "
+                f"one. Each parent or guardian needs a code of their own."
+            ),
+            color=MUTED,
+            height=5,
+        )
 
     def _code_box(self, text):
         self.set_font(FONT, "B", 26)
@@ -122,3 +132,22 @@ def build_pdf(organization, classroom, letters):
     for letter in letters:
         pdf.letter(letter)
     return bytes(pdf.output())
+
+
+def attachment_of(filename, organization, classroom, letters):
+    """What a queued mail needs to draw the letters as its attachment (drawn by
+    the worker, codes.mail.ATTACHMENTS)."""
+    return {
+        "kind": "parent_letters",
+        "filename": filename,
+        "organization": organization,
+        "classroom": classroom,
+        "letters": [[x.student_name, x.code_text, x.link, x.expires] for x in letters],
+    }
+
+
+@mail.attachment("parent_letters")
+def _draw_attachment(data):
+    letters = [Letter(*fields) for fields in data["letters"]]
+    pdf = build_pdf(data["organization"], data["classroom"], letters)
+    return mail.Attachment(data["filename"], "application/pdf", pdf)

@@ -1,24 +1,30 @@
 """Redeeming a code: one transaction that re-checks the code, counts the use, takes
 the seat if the person is new to the organization, and writes the redemption,
 memberships, enrollments and the audit event (DESIGN.md "Redeeming")."""
-import math
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, func, literal_column, or_, select, union_all, update
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple, cast
+
+from flask import current_app
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload
 
-from .. import audit, database, status
+from .. import attempts, audit, database, duration, status
 from ..codetext import MAX_TYPED, canonical
 from ..database import begin_writing, insert_ignore
 from ..errors import DomainError
 from ..extensions import db
+from ..models import DECLINED as REQUEST_DECLINED
+from ..models import PENDING as REQUEST_PENDING
+from ..models import REFUSED as REQUEST_REFUSED
 from ..models import (
     REPLACED,
     ROLE_TEACHER,
-    AuditEvent,
     Classroom,
     ClassroomCourse,
     ClassroomLeader,
@@ -29,13 +35,18 @@ from ..models import (
     Course,
     CourseInstructor,
     Enrollment,
+    JoinRequest,
     OrgMember,
     ParentCode,
     Redemption,
+    RetiredKey,
+    User,
     utcnow,
 )
+from ..notifications import alerts
 from ..seats import operations as seats
 from ..timeutil import format_local
+from . import leakguard
 
 UNKNOWN = "unknown"
 INVALID = "invalid"
@@ -47,14 +58,20 @@ LIMITED = "limited"
 OK = "ok"
 ALREADY = "already"
 PARENT_CODE = "parent_code"
+LEFT = "left"
+UNVERIFIED = "unverified"
+REQUESTED = "requested"
+DECLINED = "declined"
 
 # Outcomes that say nothing true about a code a person was given: the ones a
 # guesser produces, and the ones the attempt limits count.
 GUESS_OUTCOMES = (UNKNOWN, INVALID)
+# Outcomes of an attempt that worked: every other one failed.
+SUCCESS_OUTCOMES = (OK, ALREADY, REQUESTED)
 
 
 class RedeemRefused(DomainError):
-    def __init__(self, outcome, message, code=None):
+    def __init__(self, outcome: str, message: str, code: Code | None = None) -> None:
         super().__init__(message, field="code")
         self.outcome = outcome
         self.code = code
@@ -65,20 +82,35 @@ class Redeemed:
     code: Code
     already: bool
     took_seat: bool = False
-    classrooms: list = field(default_factory=list)
-    courses: list = field(default_factory=list)
+    classrooms: Sequence[Place] = field(default_factory=list)
+    courses: Sequence[Place] = field(default_factory=list)
+    # The code is in approval mode: a request waits for its staff (pending),
+    # made now or before (asked_before); nothing is counted yet.
+    pending: bool = False
+    asked_before: bool = False
 
     @property
-    def outcome(self):
+    def outcome(self) -> str:
+        if self.pending:
+            return REQUESTED
         return ALREADY if self.already else OK
 
     @property
-    def places(self):
+    def places(self) -> str:
         names = [c.name for c in self.classrooms] + [c.name for c in self.courses]
         return ", ".join(names) or self.code.organization.name
 
     @property
-    def message(self):
+    def message(self) -> str:
+        if self.asked_before:
+            return f"You asked to join {self.places} already: your request is waiting for approval."
+        if self.pending:
+            return (
+                f"Your request to join {self.places} is waiting for approval by its staff. "
+                f"Your profile will say when they answer."
+            )
+        if self.already and self.code.role == ROLE_TEACHER:
+            return f"You already teach {self.places}."
         if self.already:
             return f"You're already in {self.places}."
         if self.code.role == ROLE_TEACHER:
@@ -86,32 +118,7 @@ class Redeemed:
         return f"You joined {self.places}."
 
 
-class AuditTrailCounter:
-    """Failed attempts counted from the audit trail in the app's own database,
-    which every server worker shares: the default store."""
-
-    def wait(self, user, ip, limits, now):
-        return wait_needed(user, ip, limits, now)
-
-    def count_failure(self, user, ip, limits):
-        """Nothing to add: the attempt's audit event is the count."""
-
-
-AUDIT_TRAIL = AuditTrailCounter()
-
-
-@dataclass(frozen=True)
-class AttemptLimits:
-    """How many failed attempts an account, and separately an address, may make
-    within the window before it must wait, and where they are counted."""
-
-    per_account: int = 10
-    per_address: int = 30
-    window: timedelta = timedelta(minutes=15)
-    counter: object = AUDIT_TRAIL
-
-
-def _refusal_for_status(code, now):
+def refusal_for_status(code: Code, now: datetime) -> RedeemRefused | None:
     org = code.organization
     state = status.code_status(code, now)
     if state == status.DEACTIVATED and code.deactivated_reason == REPLACED:
@@ -121,11 +128,9 @@ def _refusal_for_status(code, now):
             "to you for the new code.",
             code,
         )
-    if state == status.DEACTIVATED:
+    if state in (status.DEACTIVATED, status.NO_LONGER_VALID):
         return RedeemRefused(
-            INVALID,
-            "That code is no longer valid. Ask whoever gave it to you for a new one.",
-            code,
+            INVALID, "That code is no longer valid. Ask whoever gave it to you for a new one.", code
         )
     if state == status.EXPIRED:
         return RedeemRefused(
@@ -136,37 +141,41 @@ def _refusal_for_status(code, now):
         )
     if state == status.USED:
         return RedeemRefused(
-            USED_UP,
-            "That code has reached its limit of uses. Ask whoever gave it to you for another.",
-            code,
+            USED_UP, "That code has reached its limit of uses. Ask whoever gave it to you for another.", code
         )
     if state == status.OFF:
         return RedeemRefused(
-            INACTIVE,
-            "That code is not active right now. Ask whoever gave it to you when it will be.",
-            code,
+            INACTIVE, "That code is not active right now. Ask whoever gave it to you when it will be.", code
         )
     if state == status.SCHEDULED:
         return RedeemRefused(
             INACTIVE,
-            f"That code is not active yet. It opens on {format_local(org, code.valid_from)}.",
+            f"That code is not active yet. It opens on {format_local(org, code.valid_from, with_zone=True)}.",
             code,
         )
     return None
 
 
-def _check_domain(user, code):
+def domain_refusal(code: Code, email_domain: str) -> RedeemRefused | None:
+    """The refusal for an email whose domain the code's rule does not allow, or None."""
     domains = code.domains
-    if not domains:
-        return
+    if not domains or email_domain in domains:
+        return None
     needed = " or ".join("@" + d for d in domains)
-    if user.email_domain not in domains:
-        raise RedeemRefused(
-            DOMAIN,
-            f"This code is only for email addresses ending in {needed}. "
-            f"Sign in with such an address to use it.",
-            code,
-        )
+    return RedeemRefused(
+        DOMAIN,
+        f"This code is only for email addresses ending in {needed}. Sign in with such an address to use it.",
+        code,
+    )
+
+
+def _check_domain(user, code):
+    refusal = domain_refusal(code, user.email_domain)
+    if refusal is not None:
+        raise refusal
+    if not code.domains:
+        return
+    needed = " or ".join("@" + d for d in code.domains)
     if not user.email_verified:
         raise RedeemRefused(
             DOMAIN,
@@ -176,95 +185,76 @@ def _check_domain(user, code):
         )
 
 
-_NEW_STUDENT = OrgMember.__table__.insert().values(is_student=True, took_seat=True)
-_NOW_A_STUDENT = (
-    OrgMember.__table__.update()
-    .where(OrgMember.org_id == bindparam("m_org_id"), OrgMember.user_id == bindparam("m_user_id"))
-    .values(is_student=True, took_seat=True)
-)
-
-
-def take_seat(user, org, classroom_ids=()):
-    """Make the person a student member, taking one seat the first time only,
-    as a code (or a roster) that places them in `classroom_ids` does.
-
-    The seat comes from the allotment of those classrooms, or else from the
-    free pool (codes.seats.operations.take_one and docs/SEATS.md say which).
-    The organization's row is locked first (FOR UPDATE on PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already serializes writers), then membership and the seat
-    figures are read again, so two codes redeemed at once by one person never
-    take two seats, and no limit or allotment is ever passed. Raises
-    RedeemRefused when no seat is left; the caller rolls back."""
-    locked = seats.lock_organization(org.id)
-    figures = seats.seat_figures(org.id, user.id, classroom_ids)
-    if figures.member:
-        return False
-    try:
-        seats.take_one(org, locked, figures)
-    except seats.NoSeatLeft as no_seat:
-        raise RedeemRefused(NO_SEATS, no_seat.message) from None
-    # Core statements built once: nothing here reads the membership back as an
-    # object, so the unit of work has nothing to track.
-    if figures.member is None:
-        database.execute(_NEW_STUDENT, {"org_id": org.id, "user_id": user.id})
-    else:
-        database.execute(_NOW_A_STUDENT, {"m_org_id": org.id, "m_user_id": user.id})
-    return True
-
-
 _COUNT_USE = (
     update(Code)
     .where(
-        Code.id == bindparam("code_id"),
-        Code.deactivated_at.is_(None),
-        Code.deleted_at.is_(None),
-        Code.enabled.is_(True),
-        or_(Code.valid_from.is_(None), Code.valid_from <= bindparam("now")),
-        or_(Code.valid_until.is_(None), Code.valid_until >= bindparam("now")),
-        or_(Code.max_uses.is_(None), Code.uses < Code.max_uses),
+        Code.id == bindparam("code_id"), Code.deleted_at.is_(None), status.sql_redeemable(bindparam("now"))
     )
     .values(uses=Code.uses + 1)
+    .returning(Code.uses, Code.max_uses)
     .execution_options(synchronize_session=False)
 )
+# The same for a person's own redemption: only while the code is not in
+# approval mode, which the leak guard may switch on at any moment.
+_COUNT_DIRECT_USE = _COUNT_USE.where(status.sql_joins_directly())
 
 
-def _count_use(code, now):
+def count_use(code, now, directly=False):
     """Count one use, re-checking every limit in the UPDATE itself: on PostgreSQL
     a second writer waits for the first and re-evaluates the WHERE on the new
-    row, so exactly max_uses requests win."""
-    counted = database.execute(_COUNT_USE, {"code_id": code.id, "now": now}).rowcount
-    if counted != 1:
+    row, so exactly max_uses requests win. `directly`, for a person's own
+    redemption, also asks that the code not be in approval mode: returns False
+    when it was switched to it meanwhile (nothing counted). The UPDATE holds the
+    code's row until the transaction ends. The count it reads back is the row's
+    as this writer left it, so exactly one use crosses 80% and 100% of max uses,
+    and that one queues the alert (codes.notifications.alerts)."""
+    statement = _COUNT_DIRECT_USE if directly else _COUNT_USE
+    counted = database.execute(statement, {"code_id": code.id, "now": now}).first()
+    if counted is None:
         db.session.refresh(code)
-        raise _refusal_for_status(code, now) or RedeemRefused(
-            USED_UP, "That code has reached its limit of uses."
-        )
+        refusal = refusal_for_status(code, now)
+        if refusal is not None:
+            raise refusal
+        if directly and code.approval:
+            return False
+        raise RedeemRefused(USED_UP, "That code has reached its limit of uses.")
+    uses, max_uses = counted
+    alerts.code_changed(code, uses - 1, max_uses, uses, max_uses)
+    return True
 
 
-def _place(user, found):
+def _place(user, found, now):
     """Put the person where the code says; returns the courses it enrolls them in
-    (the code's own and, for a student, those of its classrooms), by name."""
+    (the code's own and, for a student, those of its classrooms), by name. A
+    student's membership ends when the code's duration says (codes.duration)."""
     code = found.code
     classroom_ids = [c.id for c in found.classrooms]
     courses = {c.id: c for c in found.courses}
     if code.role == ROLE_TEACHER:
-        insert_ignore(db.session, ClassroomLeader,
-                      [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids])
-        insert_ignore(db.session, CourseInstructor,
-                      [{"course_id": cid, "user_id": user.id} for cid in sorted(courses)])
+        insert_ignore(
+            db.session, ClassroomLeader, [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids]
+        )
+        insert_ignore(
+            db.session, CourseInstructor, [{"course_id": cid, "user_id": user.id} for cid in sorted(courses)]
+        )
         insert_ignore(db.session, OrgMember, [{"org_id": code.org_id, "user_id": user.id}])
         return _by_name(courses)
     courses.update((c.id, c) for c in found.classroom_courses)
-    insert_ignore(db.session, ClassroomMember,
-                  [{"classroom_id": cid, "user_id": user.id} for cid in classroom_ids])
-    insert_ignore(db.session, Enrollment,
-                  [{"course_id": cid, "user_id": user.id} for cid in sorted(courses)])
+    end = duration.end_for(code, now)
+    insert_ignore(
+        db.session,
+        ClassroomMember,
+        [{"classroom_id": cid, "user_id": user.id, "ends_at": end} for cid in classroom_ids],
+    )
+    duration.set_ends(user.id, classroom_ids, end)
+    insert_ignore(db.session, Enrollment, [{"course_id": cid, "user_id": user.id} for cid in sorted(courses)])
     return _by_name(courses)
 
 
 _FIND_CODE = select(Code).where(Code.key == bindparam("key"))
 
 
-def find_code(text):
+def find_code(text: str | None) -> Code | None:
     """The code a typed text names, deleted ones included, or None."""
     key = _key(text)
     return db.session.scalar(_FIND_CODE, {"key": key}) if key else None
@@ -276,6 +266,7 @@ def _key(text):
 
 class Place(NamedTuple):
     """A classroom or course a code leads to, as redeeming reads it."""
+
     id: int
     name: str
 
@@ -283,30 +274,55 @@ class Place(NamedTuple):
 @dataclass(frozen=True)
 class Found:
     """The code a person typed (None if no code has that text), whether they have
-    redeemed it before, and where it leads, each list by name: its classrooms,
-    its own courses, and the courses of its classrooms."""
+    redeemed it before, where it leads, each list by name (its classrooms, its own
+    courses, and the courses of its classrooms), and which of those places the
+    person is not in now (for a teacher code: does not lead or teach)."""
+
     code: Code | None
     already: bool = False
-    classrooms: tuple = ()
-    courses: tuple = ()
-    classroom_courses: tuple = ()
+    classrooms: tuple[Place, ...] = ()
+    courses: tuple[Place, ...] = ()
+    classroom_courses: tuple[Place, ...] = ()
+    missing: tuple[Place, ...] = ()
+    # What became of the person's request to join through this code, if any
+    # (codes.models PENDING, DECLINED, ...).
+    request_state: str | None = None
 
 
 _ROOM_COURSE = aliased(Course)
 _OWN_COURSE = aliased(Course)
-# The code, its organization, whether this person redeemed it before, and
-# where it leads, in one statement: one row for each classroom x classroom
-# course x own course (a handful), the places read as plain columns. Loading
-# the classrooms and courses as objects, with their collections, took three
-# times as long.
+
+
+def _holds(model, column, place):
+    return exists().where(column == place, model.user_id == bindparam("user_id"))
+
+
+# The code, its organization, whether this person redeemed it before, where it
+# leads, and whether the person is in each place already, in one statement: one
+# row for each classroom x classroom course x own course (a handful), the places
+# read as plain columns. Loading the classrooms and courses as objects, with
+# their collections, took three times as long.
 _FIND_CODE_TO_REDEEM = (
     select(
         Code,
-        exists().where(Redemption.code_id == Code.id,
-                       Redemption.user_id == bindparam("user_id")).label("already"),
-        Classroom.id.label("classroom_id"), Classroom.name.label("classroom_name"),
-        _ROOM_COURSE.id.label("room_course_id"), _ROOM_COURSE.name.label("room_course_name"),
-        _OWN_COURSE.id.label("own_course_id"), _OWN_COURSE.name.label("own_course_name"),
+        exists()
+        .where(Redemption.code_id == Code.id, Redemption.user_id == bindparam("user_id"))
+        .label("already"),
+        select(JoinRequest.state)
+        .where(JoinRequest.code_id == Code.id, JoinRequest.user_id == bindparam("user_id"))
+        .scalar_subquery()
+        .label("request_state"),
+        Classroom.id.label("classroom_id"),
+        Classroom.name.label("classroom_name"),
+        _ROOM_COURSE.id.label("room_course_id"),
+        _ROOM_COURSE.name.label("room_course_name"),
+        _OWN_COURSE.id.label("own_course_id"),
+        _OWN_COURSE.name.label("own_course_name"),
+        _holds(ClassroomMember, ClassroomMember.classroom_id, Classroom.id).label("in_classroom"),
+        _holds(ClassroomLeader, ClassroomLeader.classroom_id, Classroom.id).label("leads_classroom"),
+        _holds(Enrollment, Enrollment.course_id, _ROOM_COURSE.id).label("in_room_course"),
+        _holds(Enrollment, Enrollment.course_id, _OWN_COURSE.id).label("in_own_course"),
+        _holds(CourseInstructor, CourseInstructor.course_id, _OWN_COURSE.id).label("teaches_own_course"),
     )
     .outerjoin(CodeClassroom, CodeClassroom.code_id == Code.id)
     .outerjoin(Classroom, Classroom.id == CodeClassroom.classroom_id)
@@ -323,41 +339,102 @@ def _by_name(places):
     return tuple(sorted(places.values(), key=lambda p: (p.name, p.id)))
 
 
-def find_to_redeem(text, user):
+def find_to_redeem(text: str | None, user: User) -> Found:
     """The code a typed text names, deleted ones included, with what redeeming
     reads of it (Found)."""
-    key = _key(text)
-    rows = db.session.execute(
-        _FIND_CODE_TO_REDEEM, {"key": key, "user_id": user.id}).all() if key else []
+    return _found(_key(text), user)
+
+
+def found_afresh(code: Code, user: User) -> Found:
+    """What redeeming reads of a code for a person, read again now, the code's
+    own columns too (accepting a request long after it was made)."""
+    return _found(code.key, user, fresh=True)
+
+
+def _found(key, user, fresh=False):
+    options = {"populate_existing": True} if fresh else {}
+    rows = (
+        db.session.execute(
+            _FIND_CODE_TO_REDEEM, {"key": key, "user_id": user.id}, execution_options=options
+        ).all()
+        if key
+        else []
+    )
     if not rows:
         return Found(None)
-    classrooms, courses, classroom_courses = {}, {}, {}
+    teacher = rows[0][0].role == ROLE_TEACHER
+    classrooms: dict[int, Place] = {}
+    courses: dict[int, Place] = {}
+    classroom_courses: dict[int, Place] = {}
+    missing: dict[tuple[str, int], Place] = {}
     for row in rows:
-        for places, place_id, name in ((classrooms, row.classroom_id, row.classroom_name),
-                                       (classroom_courses, row.room_course_id, row.room_course_name),
-                                       (courses, row.own_course_id, row.own_course_name)):
+        places = [
+            (
+                classrooms,
+                "c",
+                row.classroom_id,
+                row.classroom_name,
+                row.leads_classroom if teacher else row.in_classroom,
+            ),
+            (
+                courses,
+                "o",
+                row.own_course_id,
+                row.own_course_name,
+                row.teaches_own_course if teacher else row.in_own_course,
+            ),
+        ]
+        if not teacher:
+            # A teacher code makes its holder teach the code's own courses only.
+            places.append(
+                (classroom_courses, "o", row.room_course_id, row.room_course_name, row.in_room_course)
+            )
+        for found, kind, place_id, name, held in places:
             if place_id is not None:
-                places[place_id] = Place(place_id, name)
-    return Found(rows[0][0], bool(rows[0].already), _by_name(classrooms), _by_name(courses),
-                 _by_name(classroom_courses))
+                found[place_id] = Place(place_id, name)
+                if not held:
+                    missing[kind, place_id] = Place(place_id, name)
+    return Found(
+        rows[0][0],
+        bool(rows[0].already),
+        _by_name(classrooms),
+        _by_name(courses),
+        _by_name(classroom_courses),
+        _by_name(missing),
+        rows[0].request_state,
+    )
 
 
-def is_parent_code(text):
+def rotated_code(text: str | None) -> Code | None:
+    """The code whose text this was before it was rotated, or None."""
+    key = _key(text)
+    if not key:
+        return None
+    return db.session.scalar(
+        select(Code).join(RetiredKey, RetiredKey.code_id == Code.id).where(RetiredKey.key == key)
+    )
+
+
+ROTATED = (
+    "That code is no longer valid: it was replaced by a new one. Ask whoever gave it to you for the new code."
+)
+
+
+def is_parent_code(text: str | None) -> bool:
     """Whether the text is a parent code (codes.parents), which this box does not take."""
     key = _key(text)
-    return bool(key) and db.session.scalar(
-        select(ParentCode.id).where(ParentCode.key == key)) is not None
+    return bool(key) and db.session.scalar(select(ParentCode.id).where(ParentCode.key == key)) is not None
 
 
 _NEW_REDEMPTION = Redemption.__table__.insert()
 
 
-def redeem(user, text, now=None):
+def redeem(user: User, text: str | None, now: datetime | None = None) -> Redeemed:
     """Redeem a typed code for a person, whole or not at all (redeem_code)."""
     return redeem_code(user, find_to_redeem(text, user), text, now)
 
 
-def redeem_code(user, found, text, now=None):
+def redeem_code(user: User, found: Found, text: str | None, now: datetime | None = None) -> Redeemed:
     """Redeem the code a person typed (`found`, by find_to_redeem), whole or not
     at all.
 
@@ -371,121 +448,220 @@ def redeem_code(user, found, text, now=None):
     code = found.code
     if code is None:
         if is_parent_code(text):
-            raise RedeemRefused(PARENT_CODE, (
-                "That's a parent code: enter it on the parents page, where it links a parent "
-                "to their child."))
+            raise RedeemRefused(
+                PARENT_CODE,
+                (
+                    "That's a parent code: enter it on the parents page, where it links a parent "
+                    "to their child."
+                ),
+            )
+        rotated = rotated_code(text)
+        if rotated is not None:
+            raise RedeemRefused(INVALID, ROTATED, rotated)
         raise RedeemRefused(UNKNOWN, "We don't recognize that code. Check it and try again.")
     if code.deleted_at is not None or not (found.classrooms or found.courses):
         # A code whose classrooms and courses were all deleted leads nowhere.
         raise RedeemRefused(
-            INVALID,
-            "That code is no longer valid. Ask whoever gave it to you for a new one.",
+            INVALID, "That code is no longer valid. Ask whoever gave it to you for a new one.", code
+        )
+    if found.already and found.missing:
+        names = ", ".join(p.name for p in found.missing)
+        raise RedeemRefused(
+            LEFT,
+            (
+                f"You used this code before, and you are no longer in {names}: whoever runs it took "
+                f"you out or moved you. The code does not put you back; ask them if you should be "
+                f"in it again."
+            ),
             code,
         )
-    if found.already:
+    if found.already or not found.missing:
+        # Nothing to give that they lack: no use and no seat are counted.
         return Redeemed(code, already=True, classrooms=found.classrooms, courses=found.courses)
-    refusal = _refusal_for_status(code, now)
+    if found.request_state == REQUEST_PENDING:
+        return Redeemed(
+            code,
+            already=False,
+            pending=True,
+            asked_before=True,
+            classrooms=found.classrooms,
+            courses=found.courses,
+        )
+    if found.request_state == REQUEST_DECLINED:
+        raise RedeemRefused(
+            DECLINED,
+            (
+                f"The staff of {code.organization.name} declined your request to join through this code. "
+                f"Ask whoever gave it to you if you should be in it."
+            ),
+            code,
+        )
+    check_may_join(user, code, now)
+    if not code.approval and leakguard.unexpected_domain(code, user):
+        leakguard.switch_to_approval(code, leakguard.SPIKE_DOMAIN, now, now)
+    if code.approval or not count_use(code, now, directly=True):
+        return ask_to_join(user, found, now)
+    if code.hourly_limit is not None:
+        # The code's row is held (the UPDATE above): every earlier redemption of
+        # it has committed, and every later one waits, so the count is exact.
+        began = leakguard.spike_began(code, now)
+        if began is not None:
+            leakguard.switch_to_approval(code, leakguard.SPIKE_RATE, began, now, give_back_use=True)
+            return ask_to_join(user, found, now)
+    return join(user, found, now)
+
+
+def check_may_join(user: User, code: Code, now: datetime) -> None:
+    """The code's status, its email-domain rule and, for a teacher code, a
+    verified address: what a redemption checks before counting anything, and an
+    acceptance checks again. Raises RedeemRefused."""
+    refusal = refusal_for_status(code, now)
     if refusal is not None:
         raise refusal
     _check_domain(user, code)
-    _count_use(code, now)
+    if code.role == ROLE_TEACHER and not user.email_verified:
+        # Staff roles go only to accounts whose email is verified (DESIGN.md).
+        raise RedeemRefused(
+            UNVERIFIED,
+            (
+                "Teacher codes are for confirmed email addresses. Confirm yours with the link we "
+                "sent you, then enter the code again."
+            ),
+            code,
+        )
+
+
+_ASK_AGAIN = (
+    JoinRequest.__table__.update()
+    .where(
+        JoinRequest.code_id == bindparam("r_code_id"),
+        JoinRequest.user_id == bindparam("r_user_id"),
+        JoinRequest.state == REQUEST_REFUSED,
+    )
+    .values(
+        state=REQUEST_PENDING, created_at=bindparam("r_now"), decided_at=None, decided_by_id=None, reason=""
+    )
+)
+
+
+def ask_to_join(user: User, found: Found, now: datetime) -> Redeemed:
+    """A redemption of a code in approval mode: a request waits for the code's
+    staff, and nothing is counted. One request per code and person (its unique
+    key): a request made at the same moment by the same person is the same
+    request; one that could not be accepted before waits again."""
+    code = cast(Code, found.code)
+    if found.request_state == REQUEST_REFUSED:
+        database.execute(_ASK_AGAIN, {"r_code_id": code.id, "r_user_id": user.id, "r_now": now})
+    else:
+        insert_ignore(
+            db.session,
+            JoinRequest,
+            [
+                {
+                    "code_id": code.id,
+                    "user_id": user.id,
+                    "org_id": code.org_id,
+                    "state": REQUEST_PENDING,
+                    "created_at": now,
+                    "reason": "",
+                }
+            ],
+        )
+    return Redeemed(code, already=False, pending=True, classrooms=found.classrooms, courses=found.courses)
+
+
+def join(user: User, found: Found, now: datetime, through_request: bool = False) -> Redeemed:
+    """Once the use is counted: take the seat if the person is new, place them
+    and write the redemption. The end of every redemption, a person's own or
+    an accepted request (`through_request`)."""
+    code = cast(Code, found.code)
     took_seat = False
     if code.role != ROLE_TEACHER:
-        took_seat = take_seat(user, code.organization, [c.id for c in found.classrooms])
-    courses = _place(user, found)
-    # Core, as in take_seat: the redemption is not read back as an object. A
+        try:
+            took_seat = seats.take_seat(user, code.organization, [c.id for c in found.classrooms])
+        except seats.NoSeatLeft as no_seat:
+            raise RedeemRefused(NO_SEATS, no_seat.message) from None
+    courses = _place(user, found, now)
+    # Core, as in seats.take_seat: the redemption is not read back as an object. A
     # parallel redemption of the same code by the same person fails here, on
     # the unique key, as it did when flushed (attempt_redeem retries).
-    database.execute(_NEW_REDEMPTION, {"code_id": code.id, "user_id": user.id,
-                                       "org_id": code.org_id, "took_seat": took_seat,
-                                       "created_at": now})
-    return Redeemed(code, already=False, took_seat=took_seat,
-                    classrooms=found.classrooms, courses=courses)
-
-
-def _failed_attempts(tag, condition):
-    return select(literal_column(str(tag)), func.count(), func.min(AuditEvent.created_at)).where(
-        AuditEvent.action.in_([f"redeem.{o}" for o in GUESS_OUTCOMES]),
-        AuditEvent.created_at > bindparam("since"),
-        condition,
+    database.execute(
+        _NEW_REDEMPTION,
+        {
+            "code_id": code.id,
+            "user_id": user.id,
+            "org_id": code.org_id,
+            "took_seat": took_seat,
+            "created_at": now,
+            "through_request": through_request,
+        },
     )
+    if code.role != ROLE_TEACHER:
+        alerts.welcome(user, code, [c.name for c in found.classrooms])
+    return Redeemed(code, already=False, took_seat=took_seat, classrooms=found.classrooms, courses=courses)
 
 
-# Failed attempts per account (tag 0) and per address (tag 1), each count in one
-# branch of a UNION ALL, so one statement answers both and each branch still
-# reads its own index (actor or address, then action and time), which one WHERE
-# joining the two with OR might not. The tag names a row: UNION ALL promises no
-# order. Built once, by which of the two are asked for, as building them (and
-# their cache keys) on every attempt cost more than running them.
-_BY_ACCOUNT = _failed_attempts(0, AuditEvent.actor_id == bindparam("user_id"))
-_BY_ADDRESS = _failed_attempts(1, AuditEvent.ip == bindparam("ip"))
-_FAILED_ATTEMPTS = {
-    (True, True): union_all(_BY_ACCOUNT, _BY_ADDRESS),
-    (True, False): union_all(_BY_ACCOUNT),
-    (False, True): union_all(_BY_ADDRESS),
-}
+def record_attempt(
+    user: User | None, outcome: str, code: Code | None, key: str, now: datetime, **detail: object
+) -> None:
+    """An attempt at one organization's code goes in that organization's audit
+    trail, and a failed one counts toward the organization's burst alert
+    (codes.notifications.alerts.failed_attempt); one that named no code
+    belongs to no organization and goes to the server's log alone, where the
+    site's operators read it."""
+    if code is None:
+        current_app.logger.info(
+            "Code attempt %s by user %s from %s: %r %s",
+            outcome,
+            user.id if user is not None else None,
+            audit.client_address(),
+            key,
+            detail or "",
+        )
+        return
+    audit.insert(user, f"redeem.{outcome}", code, org_id=code.org_id, at=now, key=key, **detail)
+    if outcome not in SUCCESS_OUTCOMES:
+        alerts.failed_attempt(code, now)
 
 
-def wait_needed(user, ip, limits, now=None):
-    """How long this account or address must wait before trying again (a
-    timedelta), or None. Failed attempts are counted per account and, apart,
-    per address, from the audit trail every server worker shares. With no user
-    (an account being made by sign-up), per address only."""
+def is_guess(refusal: DomainError) -> bool:
+    """Whether a refusal is what guessing produces: the attempt limits count these."""
+    return getattr(refusal, "outcome", None) in GUESS_OUTCOMES
+
+
+def attempt_redeem(user: User, text: str | None, now: datetime | None = None) -> Redeemed:
+    """A person's attempt to redeem, as the code box makes it, through the one
+    attempt pipeline (codes.attempts.attempt): refused while the account or
+    address must wait; otherwise redeemed in a savepoint, so a refusal leaves
+    nothing but its audit event."""
     now = now or utcnow()
-    if user is None and not ip:
-        return None
-    counted = database.execute(
-        _FAILED_ATTEMPTS[user is not None, bool(ip)],
-        {"since": now - limits.window, "user_id": user.id if user is not None else None, "ip": ip},
-    )
-    limit = {0: limits.per_account, 1: limits.per_address}
-    waits = [oldest + limits.window - now for tag, count, oldest in counted if count >= limit[tag]]
-    return max(waits) if waits else None
-
-
-def describe_wait(wait):
-    minutes = max(1, math.ceil(wait.total_seconds() / 60))
-    unit = "minute" if minutes == 1 else "minutes"
-    return f"Too many codes that didn't work. Wait {minutes} {unit}, then try again."
-
-
-def attempt_redeem(user, text, limits, now=None):
-    """A person's attempt to redeem, as the code box makes it: refused while the
-    account or address must wait; otherwise redeemed in a savepoint, so a
-    refusal leaves nothing but its audit event. Every attempt is audited."""
-    now = now or utcnow()
-    key = canonical(text)[:MAX_TYPED]
-    ip = audit.client_address()
-    wait = limits.counter.wait(user, ip, limits, now)
+    key = _key(text)[:MAX_TYPED]
     # Found before the transaction begins writing: on SQLite, the fewer reads
     # under the one write lock, the more redemptions a second (database.reads_first).
-    found = find_to_redeem(text, user) if wait is None else Found(find_code(text))
+    found = find_to_redeem(text, user)
     begin_writing(db.session)
-    if wait is not None:
-        # Named with the code it was aimed at, if any, so that code's staff see
-        # someone held back still trying it.
-        code = found.code
-        audit.insert(user, f"redeem.{LIMITED}", code, org_id=code.org_id if code else None,
-                     at=now, key=key)
-        raise RedeemRefused(LIMITED, describe_wait(wait))
-    for retry in (False, True):
+
+    def work() -> Redeemed:
         try:
             with db.session.begin_nested():
-                # A retry finds the code again: the savepoint's rollback expired it.
-                result = redeem(user, text, now) if retry else redeem_code(user, found, text, now)
-            break
-        except RedeemRefused as refusal:
-            code = refusal.code
-            audit.insert(user, f"redeem.{refusal.outcome}", code,
-                         org_id=code.org_id if code else None, at=now, key=key)
-            if refusal.outcome in GUESS_OUTCOMES:
-                limits.counter.count_failure(user, ip, limits)
-            raise
+                return redeem_code(user, found, text, now)
         except IntegrityError:
             # The same person redeemed the same code in a parallel request that
-            # committed first; the second try finds it and counts nothing.
-            if retry:
-                raise
-    audit.insert(user, f"redeem.{result.outcome}", result.code, at=now, key=key,
-                 took_seat=result.took_seat)
+            # committed first; this second try finds it and counts nothing. (The
+            # savepoint's rollback expired the code, so it is found again.)
+            return redeem(user, text, now)
+
+    try:
+        result = attempts.attempt(
+            attempts.codes_policy(), user.id, audit.client_address(), work, is_guess, now
+        )
+    except attempts.Limited as limited:
+        # Named with the code it was aimed at, if any, so that code's staff see
+        # someone held back still trying it.
+        record_attempt(user, LIMITED, found.code, key, now)
+        raise RedeemRefused(LIMITED, limited.message) from None
+    except RedeemRefused as refusal:
+        record_attempt(user, refusal.outcome, refusal.code, key, now)
+        raise
+    record_attempt(user, result.outcome, result.code, key, now, took_seat=result.took_seat)
     return result

@@ -1,6 +1,7 @@
 """Where the bars and lines of a report's charts go. The SVG itself is written
 by templates/reports/_bar_chart.html and _line_chart.html; this computes the
 geometry so the templates only place what is given (and tests can read it)."""
+
 from dataclasses import dataclass, field
 from math import ceil, floor, log10
 
@@ -99,12 +100,20 @@ def bar_chart(buckets):
         x = frame.left + slot * i + (slot - width) / 2
         new_top = frame.y(bucket.new)
         total_top = frame.y(bucket.total)
-        bars.append(Bar(
-            bucket=bucket, x=round(x, 1), width=round(width, 1), center=round(x + width / 2, 1),
-            new_y=new_top, new_height=round(frame.baseline - new_top, 1),
-            existing_y=total_top, existing_height=round(new_top - total_top, 1),
-            show_label=i in labelled, value_y=round(total_top - 5, 1),
-        ))
+        bars.append(
+            Bar(
+                bucket=bucket,
+                x=round(x, 1),
+                width=round(width, 1),
+                center=round(x + width / 2, 1),
+                new_y=new_top,
+                new_height=round(frame.baseline - new_top, 1),
+                existing_y=total_top,
+                existing_height=round(new_top - total_top, 1),
+                show_label=i in labelled,
+                value_y=round(total_top - 5, 1),
+            )
+        )
     return BarChart(frame, bars, show_values=len(buckets) <= 16)
 
 
@@ -121,6 +130,16 @@ class Line:
     name: str
     css_class: str
     points: list[Point]
+    # The earlier line this one has the very same figures as, and how many lines
+    # before it do: drawn dashed and a little aside, so that both show.
+    coincides_with: str = ""
+    coincides_rank: int = 0
+
+    @property
+    def classes(self):
+        if not self.coincides_with:
+            return self.css_class
+        return f"{self.css_class} coincides coincides-{min(self.coincides_rank, MAX_OFFSET)}"
 
     @property
     def path(self):
@@ -134,16 +153,33 @@ class LineChart:
     axis: list[tuple[float, str]]
 
 
+MAX_OFFSET = 5
+
+
 def line_chart(buckets, series):
     """One line per (name, values) over the same buckets, for comparisons."""
     frame = _frame(max((v for _, values in series for v in values), default=0))
     slot = (frame.right - frame.left) / max(len(buckets), 1)
     xs = [round(frame.left + slot * i + slot / 2, 1) for i in range(len(buckets))]
     lines = [
-        Line(name, f"series-{n % SERIES_CLASSES}",
-             [Point(x, frame.y(v), v, b.label) for x, v, b in zip(xs, values, buckets, strict=True)])
+        Line(
+            name,
+            f"series-{n % SERIES_CLASSES}",
+            [Point(x, frame.y(v), v, b.label) for x, v, b in zip(xs, values, buckets, strict=True)],
+        )
         for n, (name, values) in enumerate(series)
     ]
+    # Lines with the same figures would hide each other: each after the first of
+    # its kind names the first and is drawn dashed and offset (app.css).
+    first_of: dict[tuple[int, ...], Line] = {}
+    seen: dict[tuple[int, ...], int] = {}
+    for line, (_, values) in zip(lines, series, strict=True):
+        figures = tuple(values)
+        if figures in first_of:
+            seen[figures] += 1
+            line.coincides_with, line.coincides_rank = first_of[figures].name, seen[figures]
+        else:
+            first_of[figures], seen[figures] = line, 0
     labelled = _labelled(len(buckets))
     axis = [(x, b.short) for i, (x, b) in enumerate(zip(xs, buckets, strict=True)) if i in labelled]
     return LineChart(frame, lines, axis)

@@ -1,18 +1,22 @@
 """The users tab: an organization's people as a member of staff sees them, and
 moving or removing a student between classrooms. Every function flushes and
 never commits."""
+
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from math import ceil
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import joinedload
 
 from .. import audit
-from ..database import insert_ignore
+from .. import search as text_search
+from ..access import OutOfScope, Scope
+from ..database import insert_ignore, lock_present
 from ..errors import DomainError
 from ..extensions import db
-from ..manage.operations import OutOfScope
+from ..listing import Counted, capped_count
 from ..models import (
     AuditEvent,
     Classroom,
@@ -26,6 +30,7 @@ from ..models import (
     OrgMember,
     Redemption,
     User,
+    folded,
 )
 
 PAGE_SIZE = 25
@@ -52,97 +57,139 @@ class PersonRow:
     classrooms: list[Classroom] = field(default_factory=list)
     courses: list[Course] = field(default_factory=list)
     joined: list[Joined] = field(default_factory=list)
+    student: bool = False
+    # classroom id -> when the membership ends (codes.duration), for those that end
+    ends: dict[int, datetime] = field(default_factory=dict)
 
 
 @dataclass
 class PeoplePage:
     rows: list[PersonRow]
-    total: int
+    counted: Counted
     page: int
     pages: int
     search: str = ""
     classroom: Classroom | None = None
 
     @property
-    def first(self):
+    def total(self) -> int:
+        return self.counted.total
+
+    @property
+    def first(self) -> int:
         return (self.page - 1) * PAGE_SIZE + 1 if self.total else 0
 
     @property
-    def last(self):
+    def last(self) -> int:
         return min(self.page * PAGE_SIZE, self.total)
 
 
-def list_people(scope, search="", classroom=None, page=1):
+def list_people(
+    scope: Scope, search: str | None = "", classroom: Classroom | None = None, page: int = 1
+) -> PeoplePage:
     """One page of the people the scope may see, by name; optionally only those
-    whose name or email contains `search`, and only one classroom's members."""
+    whose name or email contains `search`, whatever its case and accents, in
+    any script (models.folded), and only one classroom's members."""
     search = (search or "").strip()[:MAX_SEARCH]
-    query = select(User).where(User.id.in_(scope.visible_people()))
+    if scope.admin:
+        # Everyone in the organization, by the names the memberships carry
+        # (codes.membernames): read in order from an index, never sorted whole.
+        query = select(User).join(
+            OrgMember, and_(OrgMember.user_id == User.id, OrgMember.org_id == scope.org.id)
+        )
+        order = (OrgMember.name, OrgMember.email_key)
+    else:
+        query = select(User).where(User.id.in_(scope.visible_people()))
+        order = (User.name, User.email_key)
     if classroom is not None:
-        query = query.where(User.id.in_(
-            select(ClassroomMember.user_id).where(ClassroomMember.classroom_id == classroom.id)))
+        query = query.where(
+            User.id.in_(select(ClassroomMember.user_id).where(ClassroomMember.classroom_id == classroom.id))
+        )
     if search:
-        query = query.where(or_(User.name.icontains(search, autoescape=True),
-                                User.email_key.contains(search.lower(), autoescape=True)))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max(1, ceil(total / PAGE_SIZE))
+        query = query.where(text_search.contains(User.search_key, folded(search), "users_search"))
+    counted = capped_count(query)
+    pages = counted.pages(PAGE_SIZE)
     page = min(max(page, 1), pages)
-    users = db.session.scalars(
-        query.order_by(User.name, User.email_key).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).all()
-    return PeoplePage(person_rows(scope, users), total, page, pages, search, classroom)
+    users = db.session.scalars(query.order_by(*order).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    return PeoplePage(person_rows(scope, users), counted, page, pages, search, classroom)
 
 
 def _pairs(statement):
     """(user_id, object) pairs grouped into a dict of lists, in query order."""
-    grouped = {}
+    grouped: dict[int, list[Any]] = {}
     for user_id, obj in db.session.execute(statement):
         grouped.setdefault(user_id, []).append(obj)
     return grouped
 
 
-def person_rows(scope, users):
+def _redeemed_in_scope(scope):
+    """For those who manage part of the organization, only redemptions of the codes
+    they manage; an admin manages them all, and needs no list of them."""
+    if scope.admin:
+        return []
+    return [Redemption.code_id.in_(scope.codes_in_scope().with_only_columns(Code.id))]
+
+
+def person_rows(scope: Scope, users: Sequence[User]) -> list[PersonRow]:
     """What the users tab shows of each person, only what lies in the scope:
     classrooms one manages, courses one manages, codes one manages."""
     org = scope.org
     ids = [u.id for u in users]
     if not ids:
         return []
-    members = {m.user_id: m for m in db.session.scalars(
-        select(OrgMember).where(OrgMember.org_id == org.id, OrgMember.user_id.in_(ids)))}
-    in_classrooms = _pairs(
-        select(ClassroomMember.user_id, Classroom)
+    members = {
+        m.user_id: m
+        for m in db.session.scalars(
+            select(OrgMember).where(OrgMember.org_id == org.id, OrgMember.user_id.in_(ids))
+        )
+    }
+    in_classrooms: dict[int, list[Classroom]] = {}
+    ends: dict[int, dict[int, datetime]] = {}
+    for user_id, classroom, ends_at in db.session.execute(
+        select(ClassroomMember.user_id, Classroom, ClassroomMember.ends_at)
         .join(Classroom, Classroom.id == ClassroomMember.classroom_id)
         .where(Classroom.org_id == org.id, ClassroomMember.user_id.in_(ids))
-        .order_by(Classroom.name))
+        .order_by(Classroom.name)
+    ):
+        in_classrooms.setdefault(user_id, []).append(classroom)
+        if ends_at is not None:
+            ends.setdefault(user_id, {})[classroom.id] = ends_at
     leads = _pairs(
         select(ClassroomLeader.user_id, Classroom)
         .join(Classroom, Classroom.id == ClassroomLeader.classroom_id)
         .where(Classroom.org_id == org.id, ClassroomLeader.user_id.in_(ids))
-        .order_by(Classroom.name))
+        .order_by(Classroom.name)
+    )
     teaches = _pairs(
         select(CourseInstructor.user_id, Course)
         .join(Course, Course.id == CourseInstructor.course_id)
         .where(Course.org_id == org.id, CourseInstructor.user_id.in_(ids))
-        .order_by(Course.name))
+        .order_by(Course.name)
+    )
     enrolled = _pairs(
         select(Enrollment.user_id, Course)
         .join(Course, Course.id == Enrollment.course_id)
         .where(Course.org_id == org.id, Enrollment.user_id.in_(ids))
-        .order_by(Course.name))
+        .order_by(Course.name)
+    )
     redemptions = _pairs(
         select(Redemption.user_id, Redemption)
         .options(joinedload(Redemption.code))
-        .where(Redemption.org_id == org.id, Redemption.user_id.in_(ids),
-               Redemption.code_id.in_(scope.codes_in_scope().with_only_columns(Code.id)))
-        .order_by(Redemption.created_at))
-    roster_adds = {}
+        .where(Redemption.org_id == org.id, Redemption.user_id.in_(ids), *_redeemed_in_scope(scope))
+        .order_by(Redemption.created_at)
+    )
+    roster_adds: dict[int | None, datetime] = {}
     for user_id, at in db.session.execute(
         select(AuditEvent.object_id, AuditEvent.created_at).where(
-            AuditEvent.org_id == org.id, AuditEvent.action == ROSTER_ADD,
-            AuditEvent.object_type == User.__name__, AuditEvent.object_id.in_(ids))
-        .order_by(AuditEvent.created_at)
+            AuditEvent.org_id == org.id,
+            AuditEvent.action == ROSTER_ADD,
+            AuditEvent.object_type == User.__name__,
+            AuditEvent.object_id.in_(ids),
+        )
     ):
-        roster_adds.setdefault(user_id, at)
+        # The first placement of each; sorted here, not by the query, so that it
+        # reads the page's people from their index rather than the whole log by time.
+        roster_adds[user_id] = min(at, roster_adds.get(user_id, at))
 
     rows = []
     for user in users:
@@ -150,16 +197,20 @@ def person_rows(scope, users):
         row = PersonRow(user)
         if member is not None and member.is_admin:
             row.roles.append("Admin")
-        row.roles += [f"Leader of {c.name}" for c in leads.get(user.id, [])
-                      if scope.can_manage_classroom(c)]
-        row.roles += [f"Instructor of {c.name}" for c in teaches.get(user.id, [])
-                      if scope.can_manage_course(c)]
+        row.roles += [f"Leader of {c.name}" for c in leads.get(user.id, []) if scope.can_manage_classroom(c)]
+        row.roles += [
+            f"Instructor of {c.name}" for c in teaches.get(user.id, []) if scope.can_manage_course(c)
+        ]
         if member is not None and member.is_student:
             row.roles.append("Student")
+            row.student = True
         row.classrooms = [c for c in in_classrooms.get(user.id, []) if scope.can_manage_classroom(c)]
+        mine = ends.get(user.id, {})
+        row.ends = {c.id: mine[c.id] for c in row.classrooms if c.id in mine}
         row.courses = [c for c in enrolled.get(user.id, []) if scope.can_manage_course(c)]
-        row.joined = [Joined(r.code.text, r.created_at, r.code, r.took_seat)
-                      for r in redemptions.get(user.id, [])]
+        row.joined = [
+            Joined(r.code.text, r.created_at, r.code, r.took_seat) for r in redemptions.get(user.id, [])
+        ]
         if user.id in roster_adds:
             row.joined.append(Joined("Roster upload", roster_adds[user.id]))
         if not row.joined and member is not None:
@@ -173,12 +224,12 @@ def person_rows(scope, users):
 CHUNK = 500
 
 
-def place_in_classrooms(places):
+def place_in_classrooms(places: Collection[tuple[int, int]]) -> None:
     """Make each (user id, classroom id) a membership and enroll the person in
     that classroom's courses, as a code for the classroom would; rows that
     exist already are left as they are. Takes no seat."""
     classroom_ids = sorted({classroom_id for _, classroom_id in places})
-    courses = {}
+    courses: dict[int, list[int]] = {}
     for classroom_id, course_id in db.session.execute(
         select(ClassroomCourse.classroom_id, ClassroomCourse.course_id)
         .where(ClassroomCourse.classroom_id.in_(classroom_ids))
@@ -186,24 +237,34 @@ def place_in_classrooms(places):
     ):
         courses.setdefault(classroom_id, []).append(course_id)
     members = [{"classroom_id": c, "user_id": u} for u, c in places]
-    enrollments = [{"course_id": course_id, "user_id": u}
-                   for u, c in places for course_id in courses.get(c, [])]
+    enrollments = [
+        {"course_id": course_id, "user_id": u} for u, c in places for course_id in courses.get(c, [])
+    ]
     for rows, model in ((members, ClassroomMember), (enrollments, Enrollment)):
         for start in range(0, len(rows), CHUNK):
-            insert_ignore(db.session, model, rows[start:start + CHUNK])
+            insert_ignore(db.session, model, rows[start : start + CHUNK])
 
 
 def _is_member(user, classroom):
-    return db.session.scalar(select(ClassroomMember.user_id).where(
-        ClassroomMember.classroom_id == classroom.id, ClassroomMember.user_id == user.id)) is not None
+    return (
+        db.session.scalar(
+            select(ClassroomMember.user_id).where(
+                ClassroomMember.classroom_id == classroom.id, ClassroomMember.user_id == user.id
+            )
+        )
+        is not None
+    )
 
 
 def _leave(user, classroom):
-    db.session.execute(delete(ClassroomMember).where(
-        ClassroomMember.classroom_id == classroom.id, ClassroomMember.user_id == user.id))
+    db.session.execute(
+        delete(ClassroomMember).where(
+            ClassroomMember.classroom_id == classroom.id, ClassroomMember.user_id == user.id
+        )
+    )
 
 
-def move_student(actor, scope, person, source, target):
+def move_student(actor: User, scope: Scope, person: User, source: Classroom, target: Classroom) -> None:
     """Move a student from one classroom to another, both in the actor's scope.
 
     They are enrolled in the new classroom's courses and keep every enrollment
@@ -213,18 +274,50 @@ def move_student(actor, scope, person, source, target):
     if source.org_id != scope.org.id or target.org_id != scope.org.id:
         raise OutOfScope()
     if source.id == target.id:
-        raise DomainError(f"{person.name} is already in {target.name}. Choose another classroom.",
-                          field="to_classroom_id")
+        raise DomainError(
+            f"{person.name} is already in {target.name}. Choose another classroom.", field="to_classroom_id"
+        )
+    if len(lock_present(Classroom, [source.id, target.id])) != 2:
+        raise OutOfScope()
     if not _is_member(person, source):
         raise DomainError(f"{person.name} is not in {source.name}.", field="from_classroom_id")
     _leave(person, source)
     place_in_classrooms([(person.id, target.id)])
     db.session.flush()
-    audit.record(actor, "classroom.move", person, org_id=scope.org.id,
-                 from_classroom_id=source.id, to_classroom_id=target.id)
+    audit.record(
+        actor,
+        "classroom.move",
+        person,
+        org_id=scope.org.id,
+        from_classroom_id=source.id,
+        to_classroom_id=target.id,
+    )
 
 
-def remove_from_classroom(actor, scope, person, classroom):
+def place_student(actor: User, scope: Scope, person: User, target: Classroom) -> None:
+    """Put a student of the organization who is in none of its classrooms (taken
+    out of their last one, say) into one in the actor's scope, with its courses,
+    as its code would. Only a student: staff and parents are never made students
+    this way. Their seat is neither given back nor taken again."""
+    if target.org_id != scope.org.id or not scope.can_manage_classroom(target):
+        raise OutOfScope()
+    if not lock_present(Classroom, [target.id]):
+        raise OutOfScope()
+    member = db.session.scalar(
+        select(OrgMember).where(OrgMember.org_id == scope.org.id, OrgMember.user_id == person.id)
+    )
+    if member is None or not member.is_student:
+        raise DomainError(f"{person.name} is not a student of {scope.org.name}.", field="to_classroom_id")
+    if _is_member(person, target):
+        raise DomainError(
+            f"{person.name} is already in {target.name}. Choose another classroom.", field="to_classroom_id"
+        )
+    place_in_classrooms([(person.id, target.id)])
+    db.session.flush()
+    audit.record(actor, "classroom.place", person, org_id=scope.org.id, to_classroom_id=target.id)
+
+
+def remove_from_classroom(actor: User, scope: Scope, person: User, classroom: Classroom) -> None:
     """Take a student out of one classroom in the actor's scope. Their other
     classrooms, every enrollment, and their place and seat in the organization
     stay."""
@@ -234,6 +327,4 @@ def remove_from_classroom(actor, scope, person, classroom):
         raise DomainError(f"{person.name} is not in {classroom.name}.", field="classroom_id")
     _leave(person, classroom)
     db.session.flush()
-    audit.record(actor, "classroom.remove_member", person, org_id=scope.org.id,
-                 classroom_id=classroom.id)
-
+    audit.record(actor, "classroom.remove_member", person, org_id=scope.org.id, classroom_id=classroom.id)

@@ -1,0 +1,128 @@
+"""The data the migration after the initial schema (b1fixes00001) writes into a
+database that already has rows, on SQLite and PostgreSQL."""
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select, text
+
+from codes import create_app, search
+from codes.extensions import db
+from codes.models import User
+
+INITIAL = "d003dba8db3d"
+
+
+@pytest.fixture
+def initial_app(empty_db_url):
+    """An app whose database is at the initial schema, with nothing in it."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": empty_db_url})
+    with app.app_context():
+        upgrade(revision=INITIAL)
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def run(statement, **values):
+    with db.engine.begin() as conn:
+        return conn.execute(text(statement), values)
+
+
+def add_user(user_id, name, email):
+    run(
+        "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, created_at) "
+        "VALUES (:id, :email, :key, :name, 'x', :verified, CURRENT_TIMESTAMP)",
+        id=user_id,
+        email=email,
+        key=email.lower(),
+        name=name,
+        verified=True,
+    )
+
+
+def test_existing_people_get_their_search_keys(initial_app):
+    people = [
+        (1, "Ana Ñúñez", "Ana@Oak.example"),
+        (2, "Σοφία", "sofia@oak.example"),
+        (3, "Иван", "ivan@oak.example"),
+    ]
+    for person in people:
+        add_user(*person)
+    upgrade()
+    keys = dict(run("SELECT id, search_key FROM users").all())
+    assert keys == {user_id: User.search_key_for(name, email) for user_id, name, email in people}
+    assert keys[1] == "ana nunez\nana@oak.example"
+
+
+def test_codes_whose_targets_were_all_deleted_are_marked(initial_app):
+    add_user(1, "Ada Admin", "ada@oak.example")
+    run(
+        "INSERT INTO organizations (id, name, timezone, seats_taken, created_at) "
+        "VALUES (1, 'Oak', 'UTC', 0, CURRENT_TIMESTAMP)"
+    )
+    run(
+        "INSERT INTO classrooms (id, org_id, name, created_at, seats_used, parents_can_see) "
+        "VALUES (1, 1, 'Room 1', CURRENT_TIMESTAMP, 0, :no)",
+        no=False,
+    )
+    run("INSERT INTO courses (id, org_id, name, created_at) VALUES (1, 1, 'Algebra', CURRENT_TIMESTAMP)")
+    for code_id, code_text in [(1, "ROOM"), (2, "COURSE"), (3, "ORPHAN"), (4, "DEACTIVATED-ORPHAN")]:
+        run(
+            "INSERT INTO codes (id, org_id, text, key, role, uses, allowed_domains, enabled, created_at, "
+            "deactivated_at) VALUES (:id, 1, :text, :text, 'student', 0, '', :yes, CURRENT_TIMESTAMP, "
+            + ("CURRENT_TIMESTAMP" if code_id == 4 else "NULL")
+            + ")",
+            id=code_id,
+            text=code_text,
+            yes=True,
+        )
+    run("INSERT INTO code_classrooms (code_id, classroom_id) VALUES (1, 1)")
+    run("INSERT INTO code_courses (code_id, course_id) VALUES (2, 1)")
+    upgrade()
+    marked = dict(run("SELECT text, targets_deleted_at IS NOT NULL FROM codes").all())
+    assert {text: bool(value) for text, value in marked.items()} == {
+        "ROOM": False,
+        "COURSE": False,
+        "ORPHAN": True,
+        "DEACTIVATED-ORPHAN": True,
+    }
+
+
+def test_people_already_there_are_found_by_the_search_index(initial_app):
+    """e1growth0001 indexes the rows already in users (and codes) for codes.search:
+    on SQLite the search reads the FTS5 table, which 'rebuild' filled."""
+    add_user(1, "Ana Ñúñez", "ana@oak.example")
+    add_user(2, "Bo Chen", "bo@oak.example")
+    upgrade()
+    with initial_app.test_request_context():
+        found = db.session.scalars(
+            select(User.id).where(search.contains(User.search_key, "nune", "users_search"))
+        ).all()
+    assert found == [1]
+
+
+def test_memberships_already_there_get_their_names_and_follow_a_rename(initial_app):
+    upgrade(revision="b1fixes00001")
+    person = (
+        "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, created_at, "
+        "search_key) VALUES (:id, :email, :key, :name, 'x', :verified, CURRENT_TIMESTAMP, '')"
+    )
+    run(person, id=1, email="Ada@Oak.example", key="ada@oak.example", name="Ada Admin", verified=True)
+    run(
+        "INSERT INTO organizations (id, name, timezone, seats_taken, created_at) "
+        "VALUES (1, 'Oak', 'UTC', 0, CURRENT_TIMESTAMP)"
+    )
+    member = (
+        "INSERT INTO org_members (org_id, user_id, is_admin, is_student, took_seat, joined_at) "
+        "VALUES (1, :user_id, :admin, :student, :student, CURRENT_TIMESTAMP)"
+    )
+    run(member, user_id=1, admin=True, student=False)
+    upgrade()
+    assert run("SELECT name, email_key FROM org_members").all() == [("Ada Admin", "ada@oak.example")]
+    run("UPDATE users SET name = 'Ada Lovelace' WHERE id = 1")
+    run(person, id=2, email="bo@oak.example", key="bo@oak.example", name="Bo Chen", verified=True)
+    run(member, user_id=2, admin=False, student=True)
+    assert run("SELECT name, email_key FROM org_members ORDER BY user_id").all() == [
+        ("Ada Lovelace", "ada@oak.example"),
+        ("Bo Chen", "bo@oak.example"),
+    ]
