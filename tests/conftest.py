@@ -9,6 +9,7 @@ import io
 import os
 import re
 import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -18,7 +19,8 @@ from bs4 import BeautifulSoup, NavigableString, TemplateString
 from flask import current_app, g, has_app_context
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -39,6 +41,36 @@ pytest_plugins = ["browser_support"]
 
 PASSWORD = "correct-horse-battery"
 REQUIRE_SERVICES = os.environ.get("CODES_REQUIRE_SERVICES") == "1"
+
+
+# Every PostgreSQL connection an engine of the tests opened is closed when that
+# engine is dropped. A test that builds an app and lets it go leaves its pooled
+# connections open, and the driver warns when the garbage collector later deletes
+# them, in whatever test is running then (the suite makes warnings errors).
+# Requests run in threads: one lock for the record.
+_OPENED = weakref.WeakKeyDictionary()
+_OPENED_LOCK = threading.Lock()
+
+
+def _close_all(connections):
+    for connection in connections:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+@event.listens_for(Engine, "engine_connect")
+def _keep_until_dropped(connection):
+    dbapi_connection = connection.connection.dbapi_connection
+    if type(dbapi_connection).__module__.split(".")[0] != "psycopg":
+        return
+    engine = connection.engine
+    with _OPENED_LOCK:
+        if engine not in _OPENED:
+            _OPENED[engine] = set()
+            weakref.finalize(engine, _close_all, _OPENED[engine])
+        opened = _OPENED[engine]
+        opened.difference_update([c for c in opened if c.closed])
+        opened.add(dbapi_connection)
 
 
 def need_service(available, why):
