@@ -114,7 +114,7 @@ def _lock_student(student_id):
     # Two codes made at once for one student must not both see four active:
     # PostgreSQL locks the student's row; SQLite's BEGIN IMMEDIATE already
     # lets one writer at a time.
-    db.session.execute(select(User.id).where(User.id == student_id).with_for_update())
+    db.session.execute(select(User.id).where(User.id == student_id).with_for_update(key_share=True))
 
 
 def _new_code(actor, student, org_id, now):

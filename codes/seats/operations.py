@@ -36,9 +36,12 @@ class NoSeatLeft(DomainError):
 
 
 def lock_organization(org_id: int) -> Row[tuple[int | None, int]]:
-    """Lock the organization's row: FOR UPDATE on PostgreSQL; SQLite's BEGIN
-    IMMEDIATE already lets one writer in at a time. Reads after it see what the
-    previous holder committed.
+    """Lock the organization's row: FOR NO KEY UPDATE on PostgreSQL (one holder
+    at a time, while rows that refer to the organization, an audit event or a
+    code, are still written: their foreign key checks take FOR KEY SHARE, which
+    FOR UPDATE would make wait, and deadlock with a holder waiting for a row
+    they hold); SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
+    Reads after it see what the previous holder committed.
 
     Returns the row's (seat_limit, seats_taken) as locked, so a caller needs no
     second SELECT for them: PostgreSQL hands back the newest version of a row it
@@ -52,7 +55,7 @@ def lock_organization(org_id: int) -> Row[tuple[int | None, int]]:
 _LOCK = (
     select(Organization.seat_limit, Organization.seats_taken)
     .where(Organization.id == bindparam("org_id"))
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 
 
@@ -235,7 +238,7 @@ def take_seat(user: User, org: Organization, classroom_ids: Collection[int] = ()
 
     The seat comes from the allotment of those classrooms, or else from the
     free pool (take_one and docs/SEATS.md say which).
-    The organization's row is locked first (FOR UPDATE on PostgreSQL; SQLite's
+    The organization's row is locked first (lock_organization; SQLite's
     BEGIN IMMEDIATE already serializes writers), then membership and the seat
     figures are read again, so two codes redeemed at once by one person never
     take two seats, and no limit or allotment is ever passed. Raises
