@@ -3,30 +3,16 @@ export of the codes a person may manage. Every function flushes and never commit
 
 import functools
 import json
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Row,
-    Select,
-    any_,
-    bindparam,
-    exists,
-    func,
-    insert,
-    select,
-    text,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Row, Select, String, exists, func, insert, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from .. import audit, duration, keys, search, status
+from .. import audit, csvfile, duration, keys, search, status
 from ..access import Scope
 from ..codetext import MAX_TYPED, PREFIX_RE, canonical, random_code
 from ..errors import DomainError, FieldErrors
@@ -426,21 +412,23 @@ EXPORT_HEADER = [
 ]
 
 
-def _among_ids(column):
-    """column IN the list passed as "ids" when the query runs, as one parameter
-    whatever its length: an array on PostgreSQL, a JSON list read by json_each on
-    SQLite. A thousand ids as a thousand parameters, built and parsed on each
-    call, cost more than the query does to run."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
-    return column.in_(text("SELECT value FROM json_each(:ids)"))
+def _targets_column(link, target_id):
+    """A code's targets of one kind (its classrooms, or its courses) as their ids
+    joined by commas, read in the same statement as the code: an index lookup in
+    the database rather than a query of ids for each chunk of rows."""
+    return (
+        select(func.aggregate_strings(target_id.cast(String), ","))
+        .where(link.code_id == Code.id)
+        .scalar_subquery()
+    )
 
 
 def _target_names_of(org_id):
-    """A function giving, for a list of code ids, each code's targets as the table
-    shows them: classrooms, then courses, by name. The organization's names are
-    read once, in the database's order of names; each chunk of codes then needs
-    only its links, two queries of ids."""
+    """A function giving, for a code's classroom ids and course ids as
+    _targets_column reads them, its targets as the table shows them: classrooms,
+    then courses, by name. The organization's names are read once, in the
+    database's order of names; codes mostly share their targets (a batch's
+    codes, all of them), so each set of targets is named once."""
     conn = db.session.connection()
     ranked = {}  # (kind, id) -> (kind's place, place of its name, name)
     named = [
@@ -450,43 +438,48 @@ def _target_names_of(org_id):
     for place, query in enumerate(named):
         for rank, (thing_id, name) in enumerate(conn.execute(query)):
             ranked[place, thing_id] = (place, rank, name)
-    queries = [
-        (
-            0,
-            select(CodeClassroom.code_id, CodeClassroom.classroom_id).where(
-                _among_ids(CodeClassroom.code_id)
-            ),
-        ),
-        (1, select(CodeCourse.code_id, CodeCourse.course_id).where(_among_ids(CodeCourse.code_id))),
-    ]
 
-    ids = (lambda listed: listed) if conn.dialect.name == "postgresql" else json.dumps
-
-    def names_of(code_ids):
-        found = defaultdict(list)
-        for place, query in queries:
-            for code_id, thing_id in conn.execute(query, {"ids": ids(code_ids)}).all():
-                found[code_id].append(ranked[place, thing_id])
-        return {code_id: ", ".join(name for *_, name in sorted(items)) for code_id, items in found.items()}
+    @functools.lru_cache(maxsize=4096)
+    def names_of(classroom_ids, course_ids):
+        targets = [
+            ranked[place, int(thing_id)]
+            for place, listed in enumerate((classroom_ids, course_ids))
+            if listed
+            for thing_id in listed.split(",")
+        ]
+        return csvfile.inert(", ".join(name for *_, name in sorted(targets)))
 
     return names_of
 
 
 def _iso_in(org):
-    """ISO 8601 in the organization's zone. The codes of a batch share their dates,
-    so each distinct instant is converted once."""
+    """ISO 8601 in the organization's zone, of an instant or of the text SQLite
+    keeps it as. The codes of a batch share their dates, so each distinct instant
+    is converted once."""
 
     @functools.lru_cache(maxsize=4096)
     def iso(instant):
+        if isinstance(instant, str):
+            instant = datetime.fromisoformat(instant)
         local = to_local(org, instant)
         return local.isoformat(timespec="seconds") if local else ""
 
     return iso
 
 
+def _as_stored(column):
+    """A date column as the database gives it: on SQLite its text, which _iso_in
+    reads once per distinct value, rather than a datetime parsed for every row."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return type_coerce(column, String)
+    return column
+
+
 def export_rows(scope: Scope, filters: CodeFilter, now: datetime | None = None) -> Iterator[list[object]]:
     """Every row the filtered table shows, across all its pages, as lists of cells
-    with dates in ISO 8601 in the organization's time zone. Rows are read in
+    with dates in ISO 8601 in the organization's time zone, each cell inert
+    (csvfile.inert: those that hold what people typed are passed through it, the
+    others are numbers, dates and the app's own words). Rows are read in
     chunks over a server-side cursor, so memory does not grow with their number;
     the database words each status (status.sql_status), and the rows are read
     as plain tuples, not objects."""
@@ -494,23 +487,34 @@ def export_rows(scope: Scope, filters: CodeFilter, now: datetime | None = None) 
     iso = _iso_in(scope.org)
     target_names = _target_names_of(scope.org.id)
     query = filtered_codes(scope, filters, now).with_only_columns(
-        Code.id,
         Code.text,
+        _targets_column(CodeClassroom, CodeClassroom.classroom_id),
+        _targets_column(CodeCourse, CodeCourse.course_id),
         Code.uses,
         Code.max_uses,
-        Code.valid_until,
+        _as_stored(Code.valid_until),
         status.sql_status(now),
         Code.role,
         Code.batch_id,
-        Code.created_at,
+        _as_stored(Code.created_at),
     )
     result = db.session.connection().execute(query.execution_options(yield_per=EXPORT_CHUNK))
     for chunk in result.partitions():
-        targets = target_names([row[0] for row in chunk])
-        for code_id, typed, uses, max_uses, valid_until, shown, role, batch_id, created_at in chunk:
+        for (
+            typed,
+            classrooms,
+            courses,
+            uses,
+            max_uses,
+            valid_until,
+            shown,
+            role,
+            batch_id,
+            created_at,
+        ) in chunk:
             yield [
-                typed,
-                targets.get(code_id, ""),
+                csvfile.inert(typed),
+                target_names(classrooms, courses),
                 uses,
                 "" if max_uses is None else max_uses,
                 iso(valid_until),
