@@ -238,6 +238,25 @@ def test_a_surge_watch_neither_ticked_nor_empty_is_refused_beside_it(client, sch
     assert db.session.get(Code, code.id).surge_guard is False
 
 
+@pytest.mark.parametrize("sent", ["0", "off", "false", ""])
+def test_approval_sent_as_off_turns_it_off(client, school, sent):
+    """WTForms' BooleanField read every value but "" and "false" as ticked:
+    "0" and "off" turned approval on."""
+    code = school["code"]
+    client.login(school["leader"])
+    assert client.post(f"/codes/{code.id}/edit", data=edit_data(school, approval=sent)).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Code, code.id).approval is False
+
+
+def test_approval_neither_ticked_nor_empty_is_refused_beside_it(client, school):
+    code = school["code"]
+    client.login(school["leader"])
+    answer = client.post(f"/codes/{code.id}/edit", data=edit_data(school, approval="maybe"))
+    assert answer.status_code == 422
+    assert error_beside(soup(answer), "approval") == "Tick the box to approve each person, or leave it empty."
+
+
 def test_a_surge_warning_names_the_usual_rate(client, school):
     code = db.session.get(Code, school["code"].id)
     code.spike_at, code.spike_reason = code.created_at, SPIKE_SURGE

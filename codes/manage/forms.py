@@ -36,8 +36,9 @@ class CodeOptions(FlaskForm):
     usual-rate guard (docs/APPROVAL.md), and how long the membership it gives
     lasts (codes.duration)."""
 
-    approval = BooleanField(
+    approval = TickBox(
         "Approve each person",
+        refused="Tick the box to approve each person, or leave it empty.",
         description="Each redemption waits until staff accept it; the seat and the use count only then.",
     )
     surge_guard = TickBox(
