@@ -71,7 +71,7 @@ _RECENT = select(func.count(), func.min(Redemption.created_at)).where(
     *_ARRIVALS, Redemption.created_at > bindparam("since")
 )
 # The weeks before the hour: how many, and the code's first redemption ever
-# (the history may begin within them).
+# (the history may begin within them), the first entry of its index range.
 _PAST = select(
     select(func.count())
     .where(
@@ -80,15 +80,19 @@ _PAST = select(
         Redemption.created_at <= bindparam("until"),
     )
     .scalar_subquery(),
-    select(func.min(Redemption.created_at)).where(*_ARRIVALS).scalar_subquery(),
+    select(Redemption.created_at)
+    .where(*_ARRIVALS)
+    .order_by(Redemption.created_at)
+    .limit(1)
+    .scalar_subquery(),
 )
 
 
 def _surging(code: Code, now: datetime, arriving: int) -> float | None:
-    """The usual rate (redemptions an hour) that `arriving` redemptions in the
-    last hour exceed more than SURGE_TIMES over, or None: within it, or no
-    usual rate yet (the code's history before the hour is shorter than
-    USUAL_NEEDS)."""
+    """The code's usual rate (redemptions an hour) when `arriving` redemptions
+    in the last hour are more than SURGE_TIMES that rate; None when they are
+    not, or when the code has no usual rate yet (its history before the hour
+    is shorter than USUAL_NEEDS)."""
     until = now - WINDOW
     past, first = database.execute(
         _PAST, {"code_id": code.id, "past_since": until - USUAL_OVER, "until": until}
