@@ -224,6 +224,17 @@ def test_staff_turn_the_surge_watch_on_and_off_on_the_edit_form(client, school):
     assert db.session.get(Code, code.id).surge_guard is False
 
 
+@pytest.mark.parametrize("sent, guarded", [("y", True), (None, False)])
+def test_a_new_code_watches_for_a_surge_when_ticked(client, school, sent, guarded):
+    room = school["room"]
+    client.login(school["leader"])
+    data = {"text": "OAK-NEWS-2027", "classroom_ids": room.id, "role": "student"}
+    if sent is not None:
+        data["surge_guard"] = sent
+    assert client.post(f"/classrooms/{room.id}/codes", data=data).status_code == 303
+    assert db.session.scalar(select(Code.surge_guard).where(Code.text == "OAK-NEWS-2027")) is guarded
+
+
 @pytest.mark.parametrize("sent", ["maybe", "yes please", "2"])
 def test_a_surge_watch_neither_ticked_nor_empty_is_refused_beside_it(client, school, sent):
     code = school["code"]
