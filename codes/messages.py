@@ -287,7 +287,10 @@ def per_hour(rate):
 
 def surge(count, usual, within="in the last hour"):
     """What the usual-rate guard saw: "12 redemptions in the last hour, against
-    a usual 0.5 an hour"."""
+    a usual 0.5 an hour". A usual rate of none is of a code whose redemptions
+    all came before the two weeks it is measured over."""
+    if not usual:
+        return f"{plural(count, 'redemption')} {within}, against none in the two weeks before"
     return f"{plural(count, 'redemption')} {within}, against a usual {per_hour(usual)} an hour"
 
 

@@ -144,6 +144,19 @@ def test_only_the_two_weeks_before_the_hour_are_the_usual_rate(any_db_app):
     assert messages.per_hour(switched.spike_usual) == "0.003"
 
 
+def test_a_code_quiet_for_the_two_weeks_before_is_told_as_such(any_db_app):
+    """Used twenty days ago and not since: a usual rate of none, which the
+    warning says in words rather than as "a usual 0 an hour"."""
+    make = Factory()
+    code, _ = guarded_code(make, "LONG-QUIET-2027")
+    history(make, code, [NOW - timedelta(days=20)])
+    assert arrive(make, code, 10) == ["ok"] * 9 + ["requested"]
+    switched = reloaded(code)
+    assert switched.spike_usual == 0
+    warning = messages.spike_warning(switched, "1 March 2027, 12:00")
+    assert "it had 10 redemptions within an hour, against none in the two weeks before" in warning
+
+
 def test_accepted_requests_are_not_part_of_the_usual_rate(any_db_app):
     """24 people staff accepted from requests two hours before would make, if
     counted, a usual 25 over the day before the hour (ten times which is more
