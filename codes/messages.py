@@ -5,7 +5,7 @@ with htmx, the flashed message comes along with the fragment
 
 from flask import url_for
 
-from .models import ACCEPTED, DECLINED, PENDING, REFUSED, ROLE_TEACHER, SPIKE_DOMAIN
+from .models import ACCEPTED, DECLINED, PENDING, REFUSED, ROLE_TEACHER, SPIKE_DOMAIN, SPIKE_SURGE
 from .words import choose, plural
 
 # A message may name things as links: a list of parts, each a text or a
@@ -275,10 +275,31 @@ def requests_answered(decisions):
     return " ".join(parts) or "No request was waiting."
 
 
+def per_hour(rate):
+    """A rate of redemptions an hour as a person reads it: whole from 10 on, one
+    decimal from 1, else two significant figures (0.5, 0.07, 0.003)."""
+    if rate >= 10:
+        return f"{rate:.0f}"
+    if rate >= 1:
+        return f"{rate:.1f}".removesuffix(".0")
+    return f"{rate:.2g}"
+
+
+def surge(count, usual, within="in the last hour"):
+    """What the usual-rate guard saw: "12 redemptions in the last hour, against
+    a usual 0.5 an hour". A usual rate of none is of a code whose redemptions
+    all came before the two weeks it is measured over."""
+    if not usual:
+        return f"{plural(count, 'redemption')} {within}, against none in the two weeks before"
+    return f"{plural(count, 'redemption')} {within}, against a usual {per_hour(usual)} an hour"
+
+
 def spike_warning(code, org_time):
     """The warning staff read on a code the leak guard switched to approval."""
     if code.spike_reason == SPIKE_DOMAIN:
         why = f"someone whose address is not {' or '.join('@' + d for d in code.expected)} redeemed it"
+    elif code.spike_reason == SPIKE_SURGE:
+        why = f"it had {surge(code.spike_count or 0, code.spike_usual or 0, 'within an hour')}"
     else:
         why = f"it was redeemed more than {plural(code.hourly_limit or 0, 'time')} within an hour"
     return (
@@ -419,10 +440,13 @@ def burst_alert_mail(name, org_name, count, minutes, code_text, page):
     )
 
 
-def approval_alert_mail(name, org_name, code_text, reason, page):
-    """An alert to a code's staff: the leak guard switched it to approval mode."""
+def approval_alert_mail(name, org_name, code_text, reason, page, count=None, usual=None):
+    """An alert to a code's staff: the leak guard switched it to approval mode
+    (for SPIKE_SURGE, `count` in the last hour against the `usual` rate)."""
     if reason == SPIKE_DOMAIN:
         why = "someone whose email is not from a domain you expect tried to join through it"
+    elif reason == SPIKE_SURGE:
+        why = f"{surge(count or 0, usual or 0)}, far more than it usually has"
     else:
         why = "more people joined through it within an hour than its hourly limit"
     return (

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -353,10 +354,17 @@ class Code(db.Model):
     # to approval mode by itself. Empty: no such check.
     hourly_limit: Mapped[int | None] = mapped_column(Integer)
     expected_domains: Mapped[str] = mapped_column(Text, default="", server_default="")
-    # When the spike the guard saw began, and why it switched (SPIKE_RATE or
-    # SPIKE_DOMAIN); cleared when staff dismiss the warning.
+    # The usual-rate guard: an hour of far more direct redemptions than the
+    # code's usual rate switches it to approval mode (codes.redeem.leakguard).
+    surge_guard: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the spike the guard saw began, and why it switched (SPIKE_RATE,
+    # SPIKE_SURGE or SPIKE_DOMAIN); cleared when staff dismiss the warning. For
+    # SPIKE_SURGE, what the guard saw: the hour's redemptions, with the one that
+    # tripped it, and the usual rate (redemptions an hour) it was held against.
     spike_at: Mapped[datetime | None] = mapped_column(DateTime)
     spike_reason: Mapped[str | None] = mapped_column(String(20))
+    spike_count: Mapped[int | None] = mapped_column(Integer)
+    spike_usual: Mapped[float | None] = mapped_column(Float)
     # How long the membership of its classrooms lasts: a number of days from the
     # redemption, or until a moment (UTC), or neither (docs/CODES.md, "Duration").
     member_days: Mapped[int | None] = mapped_column(Integer)
@@ -385,6 +393,7 @@ class Code(db.Model):
 
 
 SPIKE_RATE = "rate"
+SPIKE_SURGE = "surge"
 SPIKE_DOMAIN = "domain"
 
 
@@ -395,6 +404,10 @@ class Redemption(db.Model):
         # The users tab: the redemptions of the 25 people on a page, in one
         # organization, without reading all of its redemptions.
         Index("ix_redemptions_user_org", "user_id", "org_id"),
+        # The leak guard's counts of a code's own redemptions in a time window
+        # (the last hour, the weeks before it) and its first one, from the index
+        # alone, however long the code's history.
+        Index("ix_redemptions_code_arrivals", "code_id", "through_request", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -286,6 +286,34 @@ def test_an_unexpected_domain_switches_and_alerts_once(app, outbox):
     assert "email is not from a domain you expect" in outbox[0].body
 
 
+def test_a_surge_over_the_usual_rate_alerts_once_naming_the_usual_rate(app, outbox):
+    """Twelve redemptions over the day before the hour: a usual 0.5 an hour.
+    The 10th of the next hour trips the guard; the mail says what it saw, and
+    the redemptions after it alert nobody again."""
+    make = Factory()
+    org = make.org()
+    room = make.classroom(org, "Room 1")
+    code = make.code(org, "SURGE-MAIL-2027", classrooms=[room])
+    notifications.set_welcome(org.admin, org, False)
+    now = utcnow()
+    for i in range(12):
+        redeem(make.user(), code.text, now - timedelta(hours=25 - 2 * i))
+    code.surge_guard = True
+    db.session.commit()
+    outcomes = [redeem(make.user(), code.text, now).outcome for _ in range(12)]
+    db.session.commit()
+    assert outcomes == ["ok"] * 9 + ["requested"] * 3
+    # (The history, a day ago, has its daily digest too.)
+    sent = [m for m in outbox if "approval" in m.subject]
+    assert [(m.to, m.subject) for m in sent] == [
+        (org.admin.email, "Code SURGE-MAIL-2027 is waiting for approval")
+    ]
+    assert (
+        "switched itself to approval mode: 10 redemptions in the last hour, against a usual 0.5 an hour, "
+        "far more than it usually has." in " ".join(sent[0].body.split())
+    )
+
+
 def test_a_code_its_staff_put_in_approval_mode_alerts_nobody(app, outbox):
     make = Factory()
     org = make.org()

@@ -2,6 +2,8 @@
 staff accept at once: real threads (conftest.at_once), each with its own
 connection, on SQLite and on PostgreSQL (what each proves: test_concurrency.py)."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from codes import database
@@ -11,6 +13,8 @@ from codes.models import (
     ACCEPTED,
     PENDING,
     REFUSED,
+    SPIKE_SURGE,
+    AuditEvent,
     Code,
     JoinRequest,
     Organization,
@@ -19,6 +23,7 @@ from codes.models import (
     User,
     utcnow,
 )
+from codes.redeem.operations import redeem
 from codes.seats.operations import set_allotment
 from conftest import Factory, at_once, count, race
 
@@ -107,3 +112,31 @@ def test_the_spike_switches_the_code_at_exactly_the_hourly_limit(any_db_app):
     assert switched.uses == 10 and count(Redemption) == 10
     assert count(JoinRequest, JoinRequest.state == PENDING) == 20
     assert switched.spike_at <= utcnow()
+
+
+def test_the_usual_rate_guard_switches_the_code_at_exactly_its_threshold(any_db_app):
+    """36 redemptions over the 24 h 50 min before the hour: a usual 1.45 an hour,
+    ten times which is 14.5. Thirty at once: exactly 14 join and 16 wait, and the
+    code switches once."""
+    make = Factory()
+    org = make.org()
+    room = make.classroom(org)
+    code = make.code(org, "SURGE-2027", classrooms=[room])
+    start = utcnow()
+    past = [start - timedelta(hours=25, minutes=50)] + [start - timedelta(hours=2)] * 35
+    for at in past:
+        redeem(make.user(), "SURGE-2027", at)
+        db.session.commit()
+    db.session.get(Code, code.id).surge_guard = True
+    db.session.commit()
+    ids = [make.user().id for _ in range(30)]
+    outcomes = race(any_db_app, [(i, "SURGE-2027") for i in ids])
+    assert outcomes.count("ok") == 14
+    assert outcomes.count("requested") == 16
+    db.session.expire_all()
+    switched = db.session.get(Code, code.id)
+    assert switched.approval and switched.spike_reason == SPIKE_SURGE
+    assert switched.spike_count == 15 and round(switched.spike_usual, 2) == 1.45
+    assert switched.uses == 36 + 14 and count(Redemption) == 36 + 14
+    assert count(JoinRequest, JoinRequest.state == PENDING) == 16
+    assert count(AuditEvent, AuditEvent.action == "code.spike") == 1

@@ -9,6 +9,7 @@ from codes.models import (
     ACCEPTED,
     DECLINED,
     PENDING,
+    SPIKE_SURGE,
     ClassroomMember,
     Code,
     JoinRequest,
@@ -200,6 +201,81 @@ def test_staff_set_approval_and_the_guard_on_the_edit_form(client, school):
     db.session.expire_all()
     saved = db.session.get(Code, code.id)
     assert not saved.approval and saved.hourly_limit == 25 and saved.expected == ["school.org"]
+
+
+def edit_data(school, **changes):
+    data = {"text": school["code"].text, "classroom_ids": [school["room"].id], "role": "student"}
+    data.update(changes)
+    return data
+
+
+def test_staff_turn_the_surge_watch_on_and_off_on_the_edit_form(client, school):
+    code = school["code"]
+    client.login(school["leader"])
+    page = soup(client.get(f"/codes/{code.id}/edit"))
+    assert page.select_one("input[name=surge_guard]:not([checked])") is not None, "off by default"
+    assert client.post(f"/codes/{code.id}/edit", data=edit_data(school, surge_guard="y")).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Code, code.id).surge_guard is True
+    page = soup(client.get(f"/codes/{code.id}/edit"))
+    assert page.select_one("input[name=surge_guard][checked]") is not None
+    assert client.post(f"/codes/{code.id}/edit", data=edit_data(school)).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Code, code.id).surge_guard is False
+
+
+@pytest.mark.parametrize("sent, guarded", [("y", True), (None, False)])
+def test_a_new_code_watches_for_a_surge_when_ticked(client, school, sent, guarded):
+    room = school["room"]
+    client.login(school["leader"])
+    data = {"text": "OAK-NEWS-2027", "classroom_ids": room.id, "role": "student"}
+    if sent is not None:
+        data["surge_guard"] = sent
+    assert client.post(f"/classrooms/{room.id}/codes", data=data).status_code == 303
+    assert db.session.scalar(select(Code.surge_guard).where(Code.text == "OAK-NEWS-2027")) is guarded
+
+
+@pytest.mark.parametrize("sent", ["maybe", "yes please", "2"])
+def test_a_surge_watch_neither_ticked_nor_empty_is_refused_beside_it(client, school, sent):
+    code = school["code"]
+    client.login(school["leader"])
+    answer = client.post(f"/codes/{code.id}/edit", data=edit_data(school, surge_guard=sent))
+    assert answer.status_code == 422
+    page = soup(answer)
+    assert error_beside(page, "surge_guard") == "Tick the box to watch for a surge, or leave it empty."
+    box = page.select_one("input[name=surge_guard]")
+    assert box["aria-invalid"] == "true" and "surge_guard-error" in box["aria-describedby"].split()
+    db.session.expire_all()
+    assert db.session.get(Code, code.id).surge_guard is False
+
+
+@pytest.mark.parametrize("sent", ["0", "off", "false", ""])
+def test_approval_sent_as_off_turns_it_off(client, school, sent):
+    """WTForms' BooleanField read every value but "" and "false" as ticked:
+    "0" and "off" turned approval on."""
+    code = school["code"]
+    client.login(school["leader"])
+    assert client.post(f"/codes/{code.id}/edit", data=edit_data(school, approval=sent)).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Code, code.id).approval is False
+
+
+def test_approval_neither_ticked_nor_empty_is_refused_beside_it(client, school):
+    code = school["code"]
+    client.login(school["leader"])
+    answer = client.post(f"/codes/{code.id}/edit", data=edit_data(school, approval="maybe"))
+    assert answer.status_code == 422
+    assert error_beside(soup(answer), "approval") == "Tick the box to approve each person, or leave it empty."
+
+
+def test_a_surge_warning_names_the_usual_rate(client, school):
+    code = db.session.get(Code, school["code"].id)
+    code.spike_at, code.spike_reason = code.created_at, SPIKE_SURGE
+    code.spike_count, code.spike_usual = 12, 0.5
+    db.session.commit()
+    client.login(school["leader"])
+    warning = soup(client.get(f"/codes/{code.id}/edit")).find(id="spike-warning").get_text(" ", strip=True)
+    assert "it had 12 redemptions within an hour, against a usual 0.5 an hour" in warning
 
 
 def leak(make, school, joined=3):

@@ -17,6 +17,8 @@ from codes.redeem.operations import redeem
 from codes.timeutil import format_local, to_local, to_utc
 from conftest import HX, batch_of, count, error_beside, soup, text_of
 
+SURGE_REFUSED = "Tick the box to watch for a surge, or leave it empty."
+
 COLUMNS = ["Code", "Course / classroom", "Uses", "Expires", "Status", "Actions"]
 
 PREFIX_LETTERS = (
@@ -89,10 +91,11 @@ def test_page_has_the_form_targets_in_scope_and_an_empty_table(admin, school):
     page = soup(response)
     assert page.find("h1").get_text(strip=True) == "Codes"
     assert page.select_one(".tree a.current").get_text(strip=True) == "Codes"
-    targets = "#generate input[type=checkbox]:not([name=approval])"
+    targets = "#generate input[type=checkbox]:not([name=approval]):not([name=surge_guard])"
     boxes = {box["name"]: box["value"] for box in page.select(targets)}
     assert boxes == {"classroom_ids": str(room.id), "course_ids": str(algebra.id)}
     assert page.select_one("#generate input[name=approval]:not([checked])") is not None
+    assert page.select_one("#generate input[name=surge_guard]:not([checked])") is not None
     assert page.find("input", id="count")["value"] == "30"
     assert [r["value"] for r in page.select("input[name=uses]")] == ["single", "number", "unlimited"]
     assert page.select_one("input[name=uses][checked]")["value"] == "single"
@@ -178,6 +181,7 @@ def test_htmx_generate_returns_panel_and_refreshes_the_table_out_of_band(admin, 
         ),
         ({"uses": "number", "max_uses": ""}, "max_uses", "Type how many times each code may be used."),
         ({"classroom_ids": []}, "targets", "Choose at least one classroom or course."),
+        ({"surge_guard": "maybe"}, "surge_guard", SURGE_REFUSED),
     ],
 )
 @pytest.mark.parametrize("htmx", [False, True])
@@ -192,6 +196,19 @@ def test_bad_input_shows_a_message_beside_the_field_and_makes_nothing(
     assert (page.find("html") is None) is htmx
     assert page.find(id="generated") is None
     assert made_in_bulk() == (0, 0)
+
+
+@pytest.mark.parametrize("sent, guarded", [("y", True), ("on", True), ("0", False), (None, False)])
+def test_a_batch_watches_for_a_surge_when_ticked(admin, school, sent, guarded):
+    org, room, algebra = school
+    data = form_data(room, count="3")
+    if sent is not None:
+        data["surge_guard"] = sent
+    assert admin.post(url(org), data=data).status_code == 303
+    batch = db.session.scalar(select(Batch))
+    made = db.session.scalars(select(Code.surge_guard).where(Code.batch_id == batch.id)).all()
+    assert made == [guarded] * 3
+    assert json.loads(batch.options).get("surge_guard", False) is guarded
 
 
 def test_yesterday_in_the_organizations_zone_is_past_and_today_is_fine(admin, school):
@@ -212,7 +229,7 @@ def test_a_target_outside_scope_is_not_found_and_makes_nothing(client, make, sch
     mine = make.course(org, "Biology", instructors=[teacher])
     client.login(teacher)
     page = soup(client.get(url(org)))
-    targets = "#generate input[type=checkbox]:not([name=approval])"
+    targets = "#generate input[type=checkbox]:not([name=approval]):not([name=surge_guard])"
     assert [b["value"] for b in page.select(targets)] == [str(mine.id)]
     response = client.post(url(org), data=form_data(room, course_ids=[mine.id]))
     assert response.status_code == 404

@@ -5,13 +5,14 @@ shows the plan a district's would get, and a regression fails here rather than
 in a benchmark (bench/growth.py prints PostgreSQL's plans at full size)."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, text
 
 from codes.extensions import db
 from codes.manage.operations import deactivate
-from codes.models import Code
+from codes.models import Code, utcnow
 from codes.redeem.operations import redeem
 from conftest import HX, batch_of
 
@@ -182,3 +183,42 @@ def test_the_search_indexes_answer_what_like_answers(world):
     assert db.session.scalars(
         text("SELECT rowid FROM codes_key_search WHERE key LIKE '%AMEDKEY0%'")
     ).all() == [code.id]
+
+
+def test_the_leak_guard_counts_a_codes_redemptions_from_its_index(make):
+    """The redemption of a code with both rate guards, in an hour busy enough
+    that the weeks before it are read too: each of the guard's counts is a
+    range of ix_redemptions_code_arrivals (the hour, the weeks before it, the
+    first redemption), never the code's whole history, nor the organization's."""
+    org = make.org()
+    room = make.classroom(org)
+    code = make.code(org, "PLANNED-2027", classrooms=[room], hourly_limit=100, surge_guard=True)
+    now = utcnow()
+    for _ in range(9):
+        redeem(make.user(), code.text, now - timedelta(minutes=5))
+        db.session.commit()
+    student = make.user()
+    seen = []
+
+    def heard(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", heard)
+    try:
+        redeem(student, code.text, now)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", heard)
+    db.session.rollback()
+    read = [detail for detail, _ in plans(seen) if re.match(r"(SCAN|SEARCH) redemptions\b", detail)]
+    arrivals = "SEARCH redemptions USING COVERING INDEX ix_redemptions_code_arrivals "
+    assert sorted(d for d in read if d.startswith(arrivals)) == sorted(
+        [
+            arrivals + "(code_id=? AND through_request=?)",
+            arrivals + "(code_id=? AND through_request=? AND created_at>?)",
+            arrivals + "(code_id=? AND through_request=? AND created_at>? AND created_at<?)",
+        ]
+    )
+    # Besides, only the person's own redemption of the code is looked up.
+    assert [d for d in read if not d.startswith(arrivals)] == [
+        "SEARCH redemptions USING INDEX sqlite_autoindex_redemptions_1 (code_id=? AND user_id=?)"
+    ]

@@ -240,6 +240,7 @@ def dismiss_spike(actor: User, code: Code) -> Code:
     code stays in approval mode until they turn that off."""
     if code.spike_at is not None:
         code.spike_at, code.spike_reason = None, None
+        code.spike_count, code.spike_usual = None, None
         db.session.flush()
         audit.record(actor, "code.spike_dismissed", code)
     return code

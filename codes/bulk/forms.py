@@ -103,6 +103,7 @@ class GenerateForm(CodeOptions):
             max_uses=max_uses,
             role=self.role.data,
             approval=bool(self.approval.data),
+            surge_guard=bool(self.surge_guard.data),
             member_days=self.member_days.data,
             member_until=to_utc(org, self.member_until.data, end_of_day=True),
         )

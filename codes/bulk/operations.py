@@ -62,8 +62,10 @@ class BatchInput:
     valid_until: datetime | None = None
     max_uses: int | None = 1
     role: str = ROLE_STUDENT
-    # Approval mode for every code of the batch (docs/APPROVAL.md).
+    # Approval mode and the usual-rate guard for every code of the batch
+    # (docs/APPROVAL.md).
     approval: bool = False
+    surge_guard: bool = False
     # How long membership of its classrooms lasts (codes.duration).
     member_days: int | None = None
     member_until: datetime | None = None
@@ -146,6 +148,8 @@ def generate_batch(actor: User, scope: Scope, data: BatchInput, now: datetime | 
     }
     if data.approval:
         options["approval"] = True
+    if data.surge_guard:
+        options["surge_guard"] = True
     if data.member_days is not None:
         options["member_days"] = data.member_days
     if data.member_until is not None:
@@ -170,6 +174,7 @@ def generate_batch(actor: User, scope: Scope, data: BatchInput, now: datetime | 
         uses=0,
         allowed_domains="",
         approval=bool(data.approval),
+        surge_guard=bool(data.surge_guard),
         member_days=data.member_days,
         member_until=data.member_until,
         enabled=True,

@@ -11,13 +11,44 @@ from ..timeutil import DayField, to_local, to_utc
 from .operations import HOURLY_RANGE, MAX_USES, MAX_USES_RANGE, CodeInput
 
 
-class CodeOptions(FlaskForm):
-    """The fields a single code and a batch share: approval of each person, and
-    how long the membership it gives lasts (codes.duration)."""
+class TickBox(BooleanField):
+    """A checkbox that takes only what a checkbox sends: ticked ("y", or "on",
+    "true", "1") or not ("", "false", "0", "off", or nothing at all). Anything
+    else is refused with `refused` beside it, where WTForms' BooleanField reads
+    every value but "" and "false" as ticked (so "0" and "off" turned it on)."""
 
-    approval = BooleanField(
+    TICKED = ("y", "on", "true", "1")
+    UNTICKED = ("", "false", "0", "off")
+
+    def __init__(self, label=None, validators=None, refused="Tick the box or leave it empty.", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.refused = refused
+
+    def process_formdata(self, valuelist):
+        value = valuelist[0].strip().lower() if valuelist else ""
+        self.data = value in self.TICKED
+        if not self.data and value not in self.UNTICKED:
+            raise ValueError(self.refused)
+
+
+class CodeOptions(FlaskForm):
+    """The fields a single code and a batch share: approval of each person, the
+    usual-rate guard (docs/APPROVAL.md), and how long the membership it gives
+    lasts (codes.duration)."""
+
+    approval = TickBox(
         "Approve each person",
+        refused="Tick the box to approve each person, or leave it empty.",
         description="Each redemption waits until staff accept it; the seat and the use count only then.",
+    )
+    surge_guard = TickBox(
+        "Watch for a surge",
+        refused="Tick the box to watch for a surge, or leave it empty.",
+        description=(
+            "An hour of 10 or more redemptions and over 10 times the code's usual rate (of the two weeks "
+            "before) switches it to approval by itself. For a code people pick up one by one, not one a "
+            "whole class types at once."
+        ),
     )
     member_days = WholeNumberField(
         "Membership for, in days",
@@ -109,6 +140,7 @@ class CodeForm(CodeOptions):
         self.allowed_domains.data = " ".join(code.domains)
         self.role.data = code.role
         self.approval.data = code.approval
+        self.surge_guard.data = code.surge_guard
         self.hourly_limit.data = code.hourly_limit
         self.expected_domains.data = " ".join(code.expected)
         self.member_days.data = code.member_days
@@ -132,6 +164,7 @@ class CodeForm(CodeOptions):
             domains_text=self.allowed_domains.data or "",
             role=self.role.data,
             approval=bool(self.approval.data),
+            surge_guard=bool(self.surge_guard.data),
             hourly_limit=self.hourly_limit.data,
             expected_text=self.expected_domains.data or "",
             member_days=self.member_days.data,

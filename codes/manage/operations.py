@@ -67,6 +67,7 @@ class CodeInput:
     role: str = ROLE_STUDENT
     # Approval mode and the leak guard (docs/APPROVAL.md).
     approval: bool = False
+    surge_guard: bool = False
     hourly_limit: int | None = None
     expected_text: str = ""
     # How long membership of its classrooms lasts (codes.duration).
@@ -217,6 +218,7 @@ HOURLY_RANGE = f"Enter 1 to {MAX_USES:,} redemptions an hour, or leave it empty 
 
 def _set_guard(code, data, expected):
     code.approval = bool(data.approval)
+    code.surge_guard = bool(data.surge_guard)
     code.hourly_limit = data.hourly_limit
     code.expected_domains = " ".join(expected)
     code.member_days, code.member_until = data.member_days, data.member_until

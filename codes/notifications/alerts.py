@@ -9,7 +9,7 @@ Every function flushes and never commits."""
 
 import calendar
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import select, text
@@ -30,6 +30,10 @@ from ..models import (
     utcnow,
 )
 from ..urls import public_url
+
+if TYPE_CHECKING:
+    # The leak guard calls this module: its type only, to name what it sends.
+    from ..redeem.leakguard import Spike
 
 # Free seats under this share of the limit are low (codes.seats.operations.LOW_SHARE).
 LOW_SHARE = 0.10
@@ -167,16 +171,18 @@ def welcome(user: User, code: Code, classroom_names: list[str]) -> None:
     mail.queue(user.email, subject, body, org=org)
 
 
-def code_waits_for_approval(code: Code, reason: str) -> None:
-    """Alert the code's staff that the leak guard switched it to approval mode
-    (codes.redeem.leakguard.switch_to_approval, which calls this once per
-    switch, holding the code's row): redemptions wait for them from now on."""
+def code_waits_for_approval(code: Code, spike: "Spike") -> None:
+    """Alert the code's staff that the leak guard switched it to approval mode,
+    and why (codes.redeem.leakguard.switch_to_approval, which calls this once
+    per switch, holding the code's row): redemptions wait for them from now on."""
     org = code.organization
     page = public_url("reports.code", code_id=code.id)
     _send(
         _code_staff(code),
         org,
-        lambda person: messages.approval_alert_mail(person.name, org.name, code.text, reason, page),
+        lambda person: messages.approval_alert_mail(
+            person.name, org.name, code.text, spike.reason, page, spike.count, spike.usual
+        ),
     )
 
 

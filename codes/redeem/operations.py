@@ -498,15 +498,15 @@ def redeem_code(user: User, found: Found, text: str | None, now: datetime | None
         )
     check_may_join(user, code, now)
     if not code.approval and leakguard.unexpected_domain(code, user):
-        leakguard.switch_to_approval(code, leakguard.SPIKE_DOMAIN, now, now)
+        leakguard.switch_to_approval(code, leakguard.Spike(leakguard.SPIKE_DOMAIN, now), now)
     if code.approval or not count_use(code, now, directly=True):
         return ask_to_join(user, found, now)
-    if code.hourly_limit is not None:
+    if code.hourly_limit is not None or code.surge_guard:
         # The code's row is held (the UPDATE above): every earlier redemption of
-        # it has committed, and every later one waits, so the count is exact.
-        began = leakguard.spike_began(code, now)
-        if began is not None:
-            leakguard.switch_to_approval(code, leakguard.SPIKE_RATE, began, now, give_back_use=True)
+        # it has committed, and every later one waits, so the counts are exact.
+        spike = leakguard.rate_spike(code, now)
+        if spike is not None:
+            leakguard.switch_to_approval(code, spike, now, give_back_use=True)
             return ask_to_join(user, found, now)
     return join(user, found, now)
 
