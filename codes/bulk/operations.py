@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Row, Select, String, exists, func, insert, select, type_coerce
+from sqlalchemy import ColumnElement, Row, Select, String, exists, func, insert, select, text, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -503,7 +503,13 @@ def export_rows(scope: Scope, filters: CodeFilter, now: datetime | None = None) 
         Code.batch_id,
         _as_stored(Code.created_at),
     )
-    result = db.session.connection().execute(query.execution_options(yield_per=EXPORT_CHUNK))
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        # The plan's cost for a million rows makes PostgreSQL compile it (JIT):
+        # 0.8 s of compiling for every export, more than it saves. For this
+        # transaction only.
+        conn.execute(text("SET LOCAL jit = off"))
+    result = conn.execute(query.execution_options(yield_per=EXPORT_CHUNK))
     for chunk in result.partitions():
         for (
             typed,
