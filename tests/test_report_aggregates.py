@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
 from codes.access import OutOfScope, Scope
 from codes.errors import DomainError
@@ -26,6 +26,7 @@ from codes.models import (
     Organization,
     Redemption,
     ReportDay,
+    User,
     utcnow,
 )
 from codes.orgs import operations as orgs
@@ -292,3 +293,43 @@ def test_a_leader_counts_the_roster_placements_of_their_classroom(placed, make):
     report = reports.organization_report(Scope(leo, org), DAYS_30, today)
     assert (report.figures.redemptions, report.figures.new_members) == (0, 2)
     assert [(line.classroom.name, line.figures.new_members) for line in report.classrooms] == [("Room 2", 2)]
+
+
+def test_a_new_time_zone_recounts_a_long_history(any_db_app):
+    """A change of time zone counts every day again from the history: 1,800 days
+    of one code and classroom, each redemption at midnight UTC, which is 01:00
+    in Paris (or 02:00 in summer): each still its own day, every row equal to
+    a count of the raw rows."""
+    make = Factory()
+    org = make.org(timezone="UTC")
+    room = make.classroom(org)
+    code = make.code(org, "LONG-HISTORY-2027", classrooms=[room])
+    first = db.session.scalar(select(func.max(User.id)))
+    days = 1_800
+    db.session.execute(
+        insert(User),
+        [
+            dict(name=f"P{n}", email=f"p{n}@long.example", email_key=f"p{n}@long.example", password_hash="!")
+            for n in range(days)
+        ],
+    )
+    users = db.session.scalars(select(User.id).where(User.id > first).order_by(User.id)).all()
+    start = utcnow() - timedelta(days=days)
+    db.session.execute(
+        insert(Redemption),
+        [
+            dict(
+                code_id=code.id,
+                user_id=u,
+                org_id=org.id,
+                took_seat=True,
+                created_at=start + timedelta(days=n),
+            )
+            for n, u in enumerate(users)
+        ],
+    )
+    db.session.commit()
+    orgs.update_organization(org.admin, org, org.name, "Europe/Paris", None, None)
+    db.session.commit()
+    assert len(stored(org.id)) == 3 * days
+    assert stored(org.id) == recounted(org.id)

@@ -36,6 +36,9 @@ from ..users.operations import ROSTER_ADD
 ALL = 0
 COUNTS = ("redemptions", "new_members", "placed")
 _KEY = ("org_id", "code_id", "classroom_id", "day")
+# Rows per statement: 7,000 bound values, within what any SQLite build allows in
+# one (32,766 by default; a recount writes a row per day, code and classroom).
+CHUNK = 1000
 
 
 def _midnight(zone: ZoneInfo, day: date) -> datetime:
@@ -73,7 +76,7 @@ def _adding(statement):
 
 
 def _add(rows: Counter[tuple[int, int, int, date, str]]) -> None:
-    """Add counts to rows, one statement whatever their number. Rows are written
+    """Add counts to rows, a statement for each thousand. Rows are written
     in the order of their key, so that two transactions adding to the same rows
     lock them in the same order (and never wait for each other in a circle)."""
     merged: dict[tuple[int, int, int, date], dict[str, int]] = {}
@@ -82,7 +85,8 @@ def _add(rows: Counter[tuple[int, int, int, date, str]]) -> None:
     if not merged:
         return
     values = [dict(zip(_KEY, key, strict=True), **counts) for key, counts in sorted(merged.items())]
-    database.execute(_adding(_insert().values(values)))
+    for start in range(0, len(values), CHUNK):
+        database.execute(_adding(_insert().values(values[start : start + CHUNK])))
 
 
 def _zone_now(org_id: int) -> str:
