@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import bindparam, event, insert, select, text, update  # noqa: E402
+from sqlalchemy import bindparam, case, event, insert, select, text, update  # noqa: E402
 
 from codes import create_app  # noqa: E402
 from codes.auth import sessions  # noqa: E402
@@ -48,6 +48,7 @@ from codes.models import (  # noqa: E402
     Organization,
     OrgMember,
     Redemption,
+    ReportDay,
     User,
     utcnow,
 )
@@ -233,6 +234,18 @@ def build_org(admin, name, students, codes, rng, now, days=730):
     event_count = db.session.scalar(
         select(db.func.count()).select_from(AuditEvent).where(AuditEvent.org_id == org.id)
     )
+    report_rows = dict(
+        db.session.execute(
+            select(
+                case(
+                    (ReportDay.code_id != 0, "code"), (ReportDay.classroom_id != 0, "classroom"), else_="org"
+                ),
+                db.func.count(),
+            )
+            .where(ReportDay.org_id == org.id)
+            .group_by(1)
+        ).all()
+    )
     some_batch = db.session.scalar(
         select(Batch.id).where(Batch.org_id == org.id).order_by(Batch.id).offset(batches // 2).limit(1)
     )
@@ -247,6 +260,7 @@ def build_org(admin, name, students, codes, rng, now, days=730):
         codes=code_count,
         redemptions=len(redemptions),
         events=event_count,
+        report_rows=report_rows,
     )
 
 
@@ -276,7 +290,8 @@ def build(app, sizes):
             w = worlds[size]
             print(
                 f"S{size}: {w['members']:,} members, {w['codes']:,} codes, {w['redemptions']:,} redemptions, "
-                f"{w['events']:,} audit events, built in {time.perf_counter() - began:.1f} s",
+                f"{w['events']:,} audit events, report rows {w['report_rows']}, "
+                f"built in {time.perf_counter() - began:.1f} s",
                 flush=True,
             )
         db.session.commit()
