@@ -234,16 +234,10 @@ def build_org(admin, name, students, codes, rng, now, days=730):
     event_count = db.session.scalar(
         select(db.func.count()).select_from(AuditEvent).where(AuditEvent.org_id == org.id)
     )
+    kind = case((ReportDay.code_id != 0, "code"), (ReportDay.classroom_id != 0, "classroom"), else_="org")
     report_rows = dict(
         db.session.execute(
-            select(
-                case(
-                    (ReportDay.code_id != 0, "code"), (ReportDay.classroom_id != 0, "classroom"), else_="org"
-                ),
-                db.func.count(),
-            )
-            .where(ReportDay.org_id == org.id)
-            .group_by(1)
+            select(kind, db.func.count()).where(ReportDay.org_id == org.id).group_by(kind)
         ).all()
     )
     some_batch = db.session.scalar(
