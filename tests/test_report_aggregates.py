@@ -36,7 +36,7 @@ from codes.reports.operations import PERIODS
 from codes.timeutil import to_local
 from codes.users.operations import ROSTER_ADD, move_student, remove_from_classroom
 from codes.users.roster import upload_roster
-from conftest import Factory, race
+from conftest import Factory, race, soup
 
 DAYS_30, _, _, ALL_TIME = PERIODS
 ZONES = ("Europe/Paris", "America/New_York", "Asia/Kolkata", "UTC")
@@ -333,3 +333,19 @@ def test_a_new_time_zone_recounts_a_long_history(any_db_app):
     db.session.commit()
     assert len(stored(org.id)) == 3 * days
     assert stored(org.id) == recounted(org.id)
+
+
+def test_the_report_page_says_how_many_new_members_a_roster_placed(placed, client):
+    org, _, room2 = placed
+    client.login(org.admin)
+    page = soup(client.get(f"/orgs/{org.id}/reports"))
+    figures = {
+        name: page.find(id=f"fig-{name}").get_text(strip=True) for name in ("redemptions", "new", "existing")
+    }
+    assert figures == {"redemptions": "1", "new": "3", "existing": "0"}
+    assert page.find(id="fig-placed").get_text(strip=True) == "2 placed by a roster"
+    today = page.select("#org-chart-data tbody tr")[-1]
+    assert [td.get_text(strip=True) for td in today.find_all("td")] == ["1", "3", "0"]
+    room = soup(client.get(f"/classrooms/{room2.id}/reports"))
+    assert room.find(id="fig-new").get_text(strip=True) == "2"
+    assert room.find(id="fig-redemptions").get_text(strip=True) == "0"
