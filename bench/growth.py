@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import bindparam, event, insert, select, text, update  # noqa: E402
+from sqlalchemy import bindparam, case, event, insert, select, text, update  # noqa: E402
 
 from codes import create_app  # noqa: E402
 from codes.auth import sessions  # noqa: E402
@@ -48,10 +48,12 @@ from codes.models import (  # noqa: E402
     Organization,
     OrgMember,
     Redemption,
+    ReportDay,
     User,
     utcnow,
 )
 from codes.orgs import operations as orgs  # noqa: E402
+from codes.reports import aggregates  # noqa: E402
 
 HX = {"HX-Request": "true"}
 PER_BATCH = 500
@@ -224,10 +226,19 @@ def build_org(admin, name, students, codes, rng, now, days=730):
     for batch in _chunks([{"code_id": code_id, "n": count} for code_id, count in uses.items()]):
         conn.execute(set_uses, batch)
     db.session.execute(update(Organization).where(Organization.id == org.id).values(seats_taken=students))
+    # The rows went in straight, past the redemption that keeps the report's
+    # daily aggregates: they are counted from them, as a change of time zone does.
+    aggregates.recount(org.id)
     db.session.commit()
     code_count = db.session.scalar(select(db.func.count()).select_from(Code).where(Code.org_id == org.id))
     event_count = db.session.scalar(
         select(db.func.count()).select_from(AuditEvent).where(AuditEvent.org_id == org.id)
+    )
+    kind = case((ReportDay.code_id != 0, "code"), (ReportDay.classroom_id != 0, "classroom"), else_="org")
+    report_rows = dict(
+        db.session.execute(
+            select(kind, db.func.count()).where(ReportDay.org_id == org.id).group_by(kind)
+        ).all()
     )
     some_batch = db.session.scalar(
         select(Batch.id).where(Batch.org_id == org.id).order_by(Batch.id).offset(batches // 2).limit(1)
@@ -243,6 +254,7 @@ def build_org(admin, name, students, codes, rng, now, days=730):
         codes=code_count,
         redemptions=len(redemptions),
         events=event_count,
+        report_rows=report_rows,
     )
 
 
@@ -272,7 +284,8 @@ def build(app, sizes):
             w = worlds[size]
             print(
                 f"S{size}: {w['members']:,} members, {w['codes']:,} codes, {w['redemptions']:,} redemptions, "
-                f"{w['events']:,} audit events, built in {time.perf_counter() - began:.1f} s",
+                f"{w['events']:,} audit events, report rows {w['report_rows']}, "
+                f"built in {time.perf_counter() - began:.1f} s",
                 flush=True,
             )
         db.session.commit()

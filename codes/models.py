@@ -2,7 +2,7 @@
 zone is applied when people type or read them (see codes.timeutil)."""
 
 import unicodedata
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from flask import current_app
 from flask_login import UserMixin
@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -422,6 +423,31 @@ class Redemption(db.Model):
 
     code: Mapped[Code] = relationship()
     user: Mapped[User] = relationship()
+
+
+class ReportDay(db.Model):
+    """The report figures of one organization's day (in its time zone, as the
+    reports' buckets are), kept exact by the change that moves them in its own
+    transaction (codes.reports.aggregates). One row per day for the whole
+    organization (code_id and classroom_id 0), per day and code (classroom_id
+    0), per day and classroom (code_id 0): 0 is "all", never an id, so the one
+    primary key makes every upsert one statement on SQLite and PostgreSQL."""
+
+    __tablename__ = "report_days"
+    __table_args__ = (
+        # The codes and classrooms of a period: its days' rows, whatever their kind.
+        Index("ix_report_days_org_day", "org_id", "day"),
+    )
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    code_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # Redemptions, those of them that took a seat, and people a roster placed
+    # who took a seat (new members without a code).
+    redemptions: Mapped[int] = mapped_column(Integer, default=0)
+    new_members: Mapped[int] = mapped_column(Integer, default=0)
+    placed: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # What became of a JoinRequest.

@@ -1,6 +1,9 @@
 """The data the migration after the initial schema (b1fixes00001) writes into a
 database that already has rows, on SQLite and PostgreSQL."""
 
+import json
+from datetime import datetime
+
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select, text
@@ -126,3 +129,69 @@ def test_memberships_already_there_get_their_names_and_follow_a_rename(initial_a
         ("Ada Lovelace", "ada@oak.example"),
         ("Bo Chen", "bo@oak.example"),
     ]
+
+
+def test_the_report_days_are_filled_from_the_history(initial_app):
+    """f1aggr000001 counts the redemptions and roster placements already there
+    into report_days, on the organization's days: a redemption at 23:30 UTC on
+    the 14th is on the 15th in Paris."""
+    upgrade(revision="e1durat00001")
+    person = (
+        "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, created_at, "
+        "search_key) VALUES (:id, :email, :email, :name, 'x', :yes, CURRENT_TIMESTAMP, '')"
+    )
+    for user_id in range(1, 5):
+        run(person, id=user_id, email=f"p{user_id}@oak.example", name=f"P{user_id}", yes=True)
+    run(
+        "INSERT INTO organizations (id, name, timezone, seats_taken, created_at, welcome_mail) "
+        "VALUES (1, 'Oak', 'Europe/Paris', 0, CURRENT_TIMESTAMP, :yes)",
+        yes=True,
+    )
+    for classroom_id in (1, 2):
+        run(
+            "INSERT INTO classrooms (id, org_id, name, created_at, seats_used, parents_can_see) "
+            "VALUES (:id, 1, :name, CURRENT_TIMESTAMP, 0, :no)",
+            id=classroom_id,
+            name=f"Room {classroom_id}",
+            no=False,
+        )
+    run(
+        "INSERT INTO codes (id, org_id, text, key, role, uses, allowed_domains, enabled, created_at, "
+        "approval, expected_domains) VALUES (7, 1, 'ROOM', 'ROOM', 'student', 3, '', :yes, "
+        "CURRENT_TIMESTAMP, :no, '')",
+        yes=True,
+        no=False,
+    )
+    run("INSERT INTO code_classrooms (code_id, classroom_id) VALUES (7, 1), (7, 2)")
+    redemption = (
+        "INSERT INTO redemptions (code_id, user_id, org_id, took_seat, created_at, through_request) "
+        "VALUES (7, :user, 1, :seat, :at, :no)"
+    )
+    run(redemption, user=1, seat=True, at=datetime(2027, 3, 14, 23, 30), no=False)
+    run(redemption, user=2, seat=True, at=datetime(2027, 3, 14, 12, 0), no=False)
+    run(redemption, user=3, seat=False, at=datetime(2027, 3, 15, 8, 0), no=False)
+    event = (
+        "INSERT INTO audit_events (org_id, actor_id, action, object_type, object_id, detail, ip, created_at) "
+        "VALUES (1, 1, 'roster.add', 'User', :user, :detail, '', :at)"
+    )
+    run(event, user=4, detail=json.dumps({"classroom_id": 2, "took_seat": True}), at=datetime(2027, 3, 15, 9))
+    run(
+        event, user=3, detail=json.dumps({"classroom_id": 1, "took_seat": False}), at=datetime(2027, 3, 15, 9)
+    )
+    upgrade()
+    rows = {
+        (code_id, classroom_id, str(day)): (redemptions, new, placed)
+        for code_id, classroom_id, day, redemptions, new, placed in run(
+            "SELECT code_id, classroom_id, day, redemptions, new_members, placed FROM report_days"
+        ).all()
+    }
+    assert rows == {
+        (0, 0, "2027-03-14"): (1, 1, 0),
+        (7, 0, "2027-03-14"): (1, 1, 0),
+        (0, 1, "2027-03-14"): (1, 1, 0),
+        (0, 2, "2027-03-14"): (1, 1, 0),
+        (0, 0, "2027-03-15"): (2, 1, 1),
+        (7, 0, "2027-03-15"): (2, 1, 0),
+        (0, 1, "2027-03-15"): (2, 1, 0),
+        (0, 2, "2027-03-15"): (2, 1, 1),
+    }

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import attempts, audit, duration, keys
@@ -27,6 +28,7 @@ from ..models import (
     utcnow,
 )
 from ..notifications import alerts
+from ..reports import aggregates
 from ..words import plural
 
 if TYPE_CHECKING:
@@ -284,8 +286,14 @@ def update_code(actor: User, scope: Scope, code: Code, data: CodeInput) -> Code:
     # It has targets again (_validated asks for one): it places people again.
     code.targets_deleted_at = None
     _flush_or_taken()
+    # The code's row is held since the flush: no redemption of it counts meanwhile.
+    before = set(
+        db.session.scalars(select(CodeClassroom.classroom_id).where(CodeClassroom.code_id == code.id))
+    )
     _set_targets(code, classrooms, courses)
     db.session.flush()
+    after = {c.id for c in classrooms}
+    aggregates.move_code(code.org_id, code.id, before - after, after - before)
     db.session.expire(code, ["classrooms", "courses"])
     audit.record(actor, "code.update", code, text=text)
     if code.approval != approval_was:

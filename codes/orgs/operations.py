@@ -31,6 +31,7 @@ from ..models import (
     folded,
     utcnow,
 )
+from ..reports import aggregates
 from ..seats import operations as seats
 from ..timeutil import is_timezone
 
@@ -117,9 +118,13 @@ def update_organization(
     seats.lock_organization(org.id)
     db.session.refresh(org)
     seats.check_limit(org, seat_limit)
+    zone_before = org.timezone
     org.name, org.timezone = name, timezone
     org.default_code_days = default_code_days
     seats.set_limit(org, seat_limit)
+    if timezone != zone_before:
+        # Every day of its reports moves with the zone (codes.reports.aggregates).
+        aggregates.recount(org.id)
     audit.record(actor, "org.update", org, org_id=org.id, seat_limit=seat_limit)
     return org
 
@@ -197,6 +202,7 @@ def delete_classroom(actor: User, classroom: Classroom) -> None:
     org_id = classroom.org_id
     _lock_for_deletion(Classroom, classroom, CodeClassroom, CodeClassroom.classroom_id)
     audit.record(actor, "classroom.delete", classroom, name=classroom.name)
+    aggregates.forget_classroom(org_id, classroom.id)
     db.session.delete(classroom)
     db.session.flush()
     _mark_codes_placing_nobody(actor, org_id)

@@ -44,6 +44,7 @@ from ..models import (
     utcnow,
 )
 from ..notifications import alerts
+from ..reports import aggregates
 from ..seats import operations as seats
 from ..timeutil import format_local
 from . import leakguard
@@ -596,6 +597,7 @@ def join(user: User, found: Found, now: datetime, through_request: bool = False)
             "through_request": through_request,
         },
     )
+    aggregates.count_redemption(code.org_id, code.id, took_seat, now)
     if code.role != ROLE_TEACHER:
         alerts.welcome(user, code, [c.name for c in found.classrooms])
     return Redeemed(code, already=False, took_seat=took_seat, classrooms=found.classrooms, courses=courses)

@@ -3,15 +3,17 @@ members, seats, and side-by-side comparisons of codes or classrooms.
 
 Every figure counts only redemptions of codes in the viewer's scope
 (access.Scope.codes_in_scope: deleted codes included, since what they did
-stays). Days are the organization's days, in its time zone. Nothing here
-writes."""
+stays), and the people a roster placed in the classrooms the viewer manages.
+Days are the organization's days, in its time zone. The figures are read from
+the daily aggregates (codes.reports.aggregates). Nothing here writes."""
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, CompoundSelect, Select, func, literal, select, union_all
 
 from ..access import Scope
 from ..codetext import canonical
@@ -23,11 +25,13 @@ from ..models import (
     CodeClassroom,
     Organization,
     Redemption,
+    ReportDay,
     User,
     folded,
     utcnow,
 )
-from ..timeutil import to_local, to_utc
+from ..timeutil import to_local
+from .aggregates import ALL
 
 DAY, WEEK, MONTH, YEAR = "day", "week", "month", "year"
 # "All time" is drawn by month until that would make more bars than this.
@@ -115,31 +119,45 @@ class Bucket:
     start: date
     label: str
     short: str
+    # New members (by a code that took a seat, or placed by a roster), and
+    # redemptions by people who were members already.
     new: int = 0
     existing: int = 0
+    # Of the new members, those a roster placed (no redemption).
+    placed: int = 0
 
     @property
     def total(self) -> int:
         return self.new + self.existing
 
+    @property
+    def redemptions(self) -> int:
+        return self.total - self.placed
+
 
 @dataclass
 class Figures:
-    """Redemptions, and how many of them brought a new member (took a seat)."""
+    """Redemptions, how many of them brought a new member (took a seat), and the
+    people a roster placed who took a seat: new members too, by no redemption."""
 
     redemptions: int = 0
-    new_members: int = 0
+    redeemed_new: int = 0
+    placed: int = 0
+
+    @property
+    def new_members(self) -> int:
+        return self.redeemed_new + self.placed
 
     @property
     def existing(self) -> int:
-        return self.redemptions - self.new_members
+        return self.redemptions - self.redeemed_new
 
     @property
     def conversion(self) -> int | None:
         """The share of redemptions that brought a new member, in percent."""
         if not self.redemptions:
             return None
-        return round(100 * self.new_members / self.redemptions)
+        return round(100 * self.redeemed_new / self.redemptions)
 
 
 @dataclass
@@ -150,7 +168,11 @@ class Timeline:
 
     @property
     def figures(self) -> Figures:
-        return Figures(sum(b.total for b in self.buckets), sum(b.new for b in self.buckets))
+        return Figures(
+            sum(b.redemptions for b in self.buckets),
+            sum(b.new - b.placed for b in self.buckets),
+            sum(b.placed for b in self.buckets),
+        )
 
     @property
     def empty(self) -> bool:
@@ -159,7 +181,7 @@ class Timeline:
 
 def _empty_buckets(period, today, first_day):
     """The buckets a period shows, oldest first, ending with the one holding today.
-    "All time" starts at the first redemption's month, by year if months would
+    "All time" starts at the first counted day's month, by year if months would
     be too many."""
     unit = period.unit
     if period.count is None:
@@ -179,79 +201,142 @@ def _empty_buckets(period, today, first_day):
 
 
 # --- what a report counts -------------------------------------------------------------------
+#
+# The figures are sums of the daily aggregates (codes.reports.aggregates,
+# models.ReportDay), never counts of the redemptions: a report reads at most
+# one row per day of its period for the whole organization or one classroom,
+# and one per day and code for its codes.
 
 
-def in_scope(scope: Scope) -> list[ColumnElement[bool]]:
-    """Redemptions of the organization's codes that the scope may count."""
-    conditions = [Redemption.org_id == scope.org.id]
+# The rows a report sums: (day, redemptions, new_members, placed).
+Days = Select[Any] | CompoundSelect[Any]
+
+
+def _codes_in_scope(scope: Scope) -> Select:
+    return scope.codes_in_scope().with_only_columns(Code.id)
+
+
+def _code_rows(scope: Scope, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    """The rows of codes (the scope's: for others than an admin, those whose
+    every target they manage, deleted ones included)."""
+    rows = [ReportDay.org_id == scope.org.id, ReportDay.code_id != ALL, ReportDay.classroom_id == ALL]
     if not scope.admin:
-        conditions.append(Redemption.code_id.in_(scope.codes_in_scope().with_only_columns(Code.id)))
-    return conditions
+        rows.append(ReportDay.code_id.in_(_codes_in_scope(scope)))
+    return rows + list(conditions)
 
 
-def of_classroom(classroom: Classroom) -> list[ColumnElement[bool]]:
-    return [
-        Redemption.code_id.in_(
-            select(CodeClassroom.code_id).where(CodeClassroom.classroom_id == classroom.id)
+def _days(*conditions):
+    return select(
+        ReportDay.day.label("day"),
+        ReportDay.redemptions.label("redemptions"),
+        ReportDay.new_members.label("new_members"),
+        ReportDay.placed.label("placed"),
+    ).where(*conditions)
+
+
+def _code_days(*conditions):
+    return select(
+        ReportDay.day.label("day"),
+        ReportDay.redemptions.label("redemptions"),
+        ReportDay.new_members.label("new_members"),
+        literal(0).label("placed"),
+    ).where(*conditions)
+
+
+def _placed_days(*conditions):
+    return select(
+        ReportDay.day.label("day"),
+        literal(0).label("redemptions"),
+        literal(0).label("new_members"),
+        ReportDay.placed.label("placed"),
+    ).where(*conditions, ReportDay.placed != 0)
+
+
+def in_scope(scope: Scope) -> Days:
+    """The days the scope counts in the organization: the whole organization's
+    for an admin; for others, the days of the codes in scope, and the people
+    a roster placed in the classrooms they manage."""
+    if scope.admin:
+        return _days(
+            ReportDay.org_id == scope.org.id, ReportDay.code_id == ALL, ReportDay.classroom_id == ALL
         )
+    classroom_ids = [c.id for c in scope.manageable_classrooms()]
+    return union_all(
+        _code_days(*_code_rows(scope)),
+        _placed_days(
+            ReportDay.org_id == scope.org.id,
+            ReportDay.code_id == ALL,
+            ReportDay.classroom_id.in_(classroom_ids),
+        ),
+    )
+
+
+def of_classroom(scope: Scope, classroom: Classroom) -> Days:
+    """A classroom's days: the redemptions of the codes (in scope) that place
+    people in it, and the people a roster placed in it."""
+    rows = [
+        ReportDay.org_id == scope.org.id,
+        ReportDay.code_id == ALL,
+        ReportDay.classroom_id == classroom.id,
     ]
+    if scope.admin:
+        return _days(*rows)
+    return union_all(
+        _code_days(*_code_rows(scope, ReportDay.code_id.in_(_codes_of(classroom)))), _placed_days(*rows)
+    )
 
 
-def of_code(code: Code) -> list[ColumnElement[bool]]:
-    return [Redemption.code_id == code.id]
+def _codes_of(classroom: Classroom) -> Select:
+    return select(CodeClassroom.code_id).where(CodeClassroom.classroom_id == classroom.id)
 
 
-def first_day_of(org: Organization, conditions: Sequence[ColumnElement[bool]]) -> date | None:
-    """The organization's day of the first redemption the conditions select, or None."""
-    first = db.session.scalar(select(func.min(Redemption.created_at)).where(*conditions))
-    return to_local(org, first).date() if first else None
+def of_code(scope: Scope, code: Code) -> Days:
+    return _code_days(*_code_rows(scope, ReportDay.code_id == code.id))
+
+
+def first_day_of(days: Days) -> date | None:
+    """The first day with a figure among the days selected, or None."""
+    counted = days.subquery()
+    return db.session.scalar(
+        select(func.min(counted.c.day)).where((counted.c.redemptions != 0) | (counted.c.placed != 0))
+    )
 
 
 def timeline(
-    org: Organization,
-    conditions: Sequence[ColumnElement[bool]],
-    period: Period,
-    today: date,
-    first_day: date | None = None,
+    org: Organization, days: Days, period: Period, today: date, first_day: date | None = None
 ) -> Timeline:
     """Redemptions per day (week, month or year) in the organization's time zone,
     new members apart from people who were already members. "All time" starts
-    at first_day, or else at the first redemption the conditions select."""
+    at first_day, or else at the first day the selection counts."""
     if period.count is None and first_day is None:
-        first_day = first_day_of(org, conditions)
+        first_day = first_day_of(days)
     unit, buckets = _empty_buckets(period, today, first_day)
-    # Where each bucket starts, as a UTC instant; the database counts what falls
-    # in each (the last bucket starting at or before the redemption), so no row
-    # travels and no time zone arithmetic is done per row.
-    bounds = [to_utc(org, b.start) for b in buckets]
-    until = to_utc(org, next_start(buckets[-1].start, unit))
-    which = case(*[(Redemption.created_at >= bound, i) for i, bound in reversed(list(enumerate(bounds)))])
-    placed = (
-        select(which.label("bucket"), Redemption.took_seat.label("took_seat"))
-        .where(*conditions, Redemption.created_at >= bounds[0], Redemption.created_at < until)
-        .subquery()
-    )
-    for index, took_seat, count in db.session.execute(
-        select(placed.c.bucket, placed.c.took_seat, func.count()).group_by(
-            placed.c.bucket, placed.c.took_seat
+    starts = [b.start for b in buckets]
+    until = next_start(buckets[-1].start, unit)
+    counted = days.subquery()
+    for day, redemptions, new, placed in db.session.execute(
+        select(
+            counted.c.day,
+            func.sum(counted.c.redemptions),
+            func.sum(counted.c.new_members),
+            func.sum(counted.c.placed),
         )
+        .where(counted.c.day >= starts[0], counted.c.day < until)
+        .group_by(counted.c.day)
     ):
-        if took_seat:
-            buckets[index].new += count
-        else:
-            buckets[index].existing += count
+        bucket = buckets[bisect_right(starts, day) - 1]
+        bucket.new += new + placed
+        bucket.existing += redemptions - new
+        bucket.placed += placed
     return Timeline(period, unit, buckets)
 
 
-def _window(org, timeline_):
-    return (
-        to_utc(org, timeline_.buckets[0].start),
-        to_utc(org, next_start(timeline_.buckets[-1].start, timeline_.unit)),
-    )
+def _window(timeline_):
+    return timeline_.buckets[0].start, next_start(timeline_.buckets[-1].start, timeline_.unit)
 
 
-def _counts():
-    return (func.count(Redemption.id), func.count(Redemption.id).filter(Redemption.took_seat.is_(True)))
+def _sums():
+    return func.sum(ReportDay.redemptions), func.sum(ReportDay.new_members), func.sum(ReportDay.placed)
 
 
 @dataclass
@@ -261,15 +346,18 @@ class CodeLine:
 
 
 def code_lines(
-    conditions: Sequence[ColumnElement[bool]], window: tuple[datetime, datetime], limit: int = MAX_TABLE_CODES
+    scope: Scope,
+    conditions: Sequence[ColumnElement[bool]],
+    window: tuple[date, date],
+    limit: int = MAX_TABLE_CODES,
 ) -> list[CodeLine]:
     """The codes with most redemptions in the window, with their figures."""
     since, until = window
-    redemptions, new = _counts()
+    redemptions, new, _ = _sums()
     rows = db.session.execute(
         select(Code, redemptions, new)
-        .join(Redemption, Redemption.code_id == Code.id)
-        .where(*conditions, Redemption.created_at >= since, Redemption.created_at < until)
+        .join(ReportDay, ReportDay.code_id == Code.id)
+        .where(*_code_rows(scope, *conditions), ReportDay.day >= since, ReportDay.day < until)
         .group_by(Code.id)
         .order_by(redemptions.desc(), Code.text)
         .limit(limit)
@@ -284,26 +372,34 @@ class ClassroomLine:
     members: int
 
 
-def classroom_lines(
-    scope: Scope, conditions: Sequence[ColumnElement[bool]], window: tuple[datetime, datetime]
-) -> list[ClassroomLine]:
+def classroom_lines(scope: Scope, window: tuple[date, date]) -> list[ClassroomLine]:
     """Every classroom of the scope with its figures in the window and its members now."""
     since, until = window
-    redemptions, new = _counts()
-    counted = {
-        classroom_id: Figures(count, new_count)
+    classrooms = scope.manageable_classrooms()
+    ids = [c.id for c in classrooms]
+    in_window = (ReportDay.day >= since, ReportDay.day < until)
+    counted: dict[int, Figures] = {}
+    rooms = (ReportDay.org_id == scope.org.id, ReportDay.code_id == ALL, ReportDay.classroom_id.in_(ids))
+    for classroom_id, count, new_count, placed in db.session.execute(
+        select(ReportDay.classroom_id, *_sums()).where(*rooms, *in_window).group_by(ReportDay.classroom_id)
+    ):
+        counted[classroom_id] = Figures(count, new_count, placed) if scope.admin else Figures(placed=placed)
+    if not scope.admin:
+        # Only the codes in scope count: a code that also places people in a
+        # classroom one does not manage is not theirs.
+        redemptions, new, _ = _sums()
         for classroom_id, count, new_count in db.session.execute(
             select(CodeClassroom.classroom_id, redemptions, new)
-            .join(Redemption, Redemption.code_id == CodeClassroom.code_id)
-            .where(*conditions, Redemption.created_at >= since, Redemption.created_at < until)
+            .join(ReportDay, ReportDay.code_id == CodeClassroom.code_id)
+            .where(*_code_rows(scope), CodeClassroom.classroom_id.in_(ids), *in_window)
             .group_by(CodeClassroom.classroom_id)
-        )
-    }
-    classrooms = scope.manageable_classrooms()
+        ):
+            figures = counted.setdefault(classroom_id, Figures())
+            figures.redemptions, figures.redeemed_new = count, new_count
     members = dict(
         db.session.execute(
             select(ClassroomMember.classroom_id, func.count())
-            .where(ClassroomMember.classroom_id.in_([c.id for c in classrooms]))
+            .where(ClassroomMember.classroom_id.in_(ids))
             .group_by(ClassroomMember.classroom_id)
         )
         .tuples()
@@ -312,14 +408,15 @@ def classroom_lines(
     return [ClassroomLine(c, counted.get(c.id, Figures()), members.get(c.id, 0)) for c in classrooms]
 
 
-def seats_through(conditions: Sequence[ColumnElement[bool]]) -> int:
-    """Seats ever taken by the redemptions the conditions select (a code's)."""
-    # A count is always one row: never None.
-    return cast(
-        int,
+def seats_through(scope: Scope, code: Code) -> int:
+    """Seats ever taken by a code's redemptions."""
+    return (
         db.session.scalar(
-            select(func.count(Redemption.id)).where(*conditions, Redemption.took_seat.is_(True))
-        ),
+            select(func.coalesce(func.sum(ReportDay.new_members), 0)).where(
+                *_code_rows(scope, ReportDay.code_id == code.id)
+            )
+        )
+        or 0
     )
 
 
@@ -345,26 +442,21 @@ class Report:
 
 def organization_report(scope: Scope, period: Period, today: date) -> Report:
     """The organization as the scope sees it: over time, per classroom, per code."""
-    conditions = in_scope(scope)
-    line = timeline(scope.org, conditions, period, today)
-    window = _window(scope.org, line)
+    line = timeline(scope.org, in_scope(scope), period, today)
+    window = _window(line)
     return Report(
-        line,
-        line.figures,
-        codes=code_lines(conditions, window),
-        classrooms=classroom_lines(scope, conditions, window),
+        line, line.figures, codes=code_lines(scope, [], window), classrooms=classroom_lines(scope, window)
     )
 
 
 def classroom_report(scope: Scope, classroom: Classroom, period: Period, today: date) -> Report:
     """A classroom: redemptions of the codes (in scope) that place people in it,
     and the seats counted in it against its allotment."""
-    conditions = in_scope(scope) + of_classroom(classroom)
-    line = timeline(scope.org, conditions, period, today)
+    line = timeline(scope.org, of_classroom(scope, classroom), period, today)
     return Report(
         line,
         line.figures,
-        codes=code_lines(conditions, _window(scope.org, line)),
+        codes=code_lines(scope, [ReportDay.code_id.in_(_codes_of(classroom))], _window(line)),
         seats_taken=classroom.seats_used,
         seat_allotment=classroom.seat_allotment,
         members=members_of(classroom),
@@ -372,9 +464,8 @@ def classroom_report(scope: Scope, classroom: Classroom, period: Period, today: 
 
 
 def code_report(scope: Scope, code: Code, period: Period, today: date) -> Report:
-    conditions = in_scope(scope) + of_code(code)
-    line = timeline(scope.org, conditions, period, today)
-    return Report(line, line.figures, seats_taken=seats_through(conditions))
+    line = timeline(scope.org, of_code(scope, code), period, today)
+    return Report(line, line.figures, seats_taken=seats_through(scope, code))
 
 
 @dataclass
@@ -412,24 +503,24 @@ def compare(
     classrooms: Sequence[Classroom] = (),
 ) -> Comparison:
     """Codes and classrooms side by side over one period, in the same buckets
-    (for "All time", from the earliest first redemption among them)."""
-    targets = [("code", c.text, c, in_scope(scope) + of_code(c)) for c in codes] + [
-        ("classroom", c.name, c, in_scope(scope) + of_classroom(c)) for c in classrooms
+    (for "All time", from the earliest first day counted among them)."""
+    targets = [("code", c.text, c, of_code(scope, c)) for c in codes] + [
+        ("classroom", c.name, c, of_classroom(scope, c)) for c in classrooms
     ]
     first_day = None
     if period.count is None:
-        firsts = [first_day_of(scope.org, conditions) for *_, conditions in targets]
+        firsts = [first_day_of(days) for *_, days in targets]
         first_day = min((f for f in firsts if f is not None), default=None)
     items = [
         Compared(
             name,
             kind,
             target,
-            timeline(scope.org, conditions, period, today, first_day),
-            seats_through(conditions) if kind == "code" else target.seats_used,
-            members_of(target) if kind == "classroom" else None,
+            timeline(scope.org, days, period, today, first_day),
+            seats_through(scope, target) if isinstance(target, Code) else target.seats_used,
+            members_of(target) if isinstance(target, Classroom) else None,
         )
-        for kind, name, target, conditions in targets
+        for kind, name, target, days in targets
     ]
     return Comparison(period, items)
 

@@ -23,7 +23,8 @@ from .. import audit
 from ..errors import DomainError
 from ..extensions import db
 from ..invitations import operations as invitations
-from ..models import Classroom, ClassroomMember, Invitation, Organization, OrgMember, User
+from ..models import Classroom, ClassroomMember, Invitation, Organization, OrgMember, User, utcnow
+from ..reports import aggregates
 from ..seats import operations as seats
 from ..words import plural
 from .operations import ROSTER_ADD, place_in_classrooms
@@ -302,6 +303,7 @@ def apply_roster(actor: User, org: Organization, plan: RosterPlan) -> RosterResu
     seats.take_seat (exactly as a code would, so every seat rule holds under
     concurrency), placing them in their classroom and its courses; invite every
     other email to its classroom. Raises RosterRefused if a seat is refused."""
+    now = utcnow()
     result = RosterResult()
     result.new_accounts = _create_accounts(plan.rows)
     # Every row placed has its account by now, found by check_roster or made just
@@ -341,7 +343,10 @@ def apply_roster(actor: User, org: Organization, plan: RosterPlan) -> RosterResu
             created=row.action == CREATE,
             took_seat=took_seat,
             row=row.number,
+            at=now,
         )
+    # New members on the reports, as a code's would be (codes.reports.aggregates).
+    aggregates.count_placements(org.id, [(row.classroom.id, now) for row, took_seat in added if took_seat])
     for row in plan.rows:
         if row.action == INVITE:
             result.invitations.append(invitations.invite(actor, org, row.email, row.classroom))

@@ -1,0 +1,220 @@
+"""The report figures as daily aggregates (models.ReportDay), kept exact by each
+change that moves them, in that change's transaction, so that a report sums
+at most its period's days instead of counting the organization's history.
+
+What moves them, and what never does (docs/REPORTS.md, "Daily aggregates"):
+
+- a redemption adds one to its day's rows: the organization's, its code's,
+  and each classroom its code places people in (count_redemption);
+- a roster placement that took a seat adds a new member to the organization's
+  and its classroom's rows (count_placements);
+- a code given other classrooms takes its redemptions from the classrooms it
+  left and gives them to those it joined, since a classroom's figures count
+  the redemptions of the codes that place people in it now (move_code);
+- a deleted classroom takes its rows with it (forget_classroom);
+- a new time zone moves every day: the organization's rows are counted again
+  from its redemptions and roster placements (recount).
+
+Deactivating, pausing or deleting a code, and taking people out of a classroom
+or moving them, change no figure: what happened stays."""
+
+import json
+from collections import Counter
+from collections.abc import Collection, Iterable
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, Integer, cast, delete, literal, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .. import database
+from ..extensions import db
+from ..models import AuditEvent, Classroom, CodeClassroom, Organization, Redemption, ReportDay
+from ..users.operations import ROSTER_ADD
+
+# code_id and classroom_id of a row that counts every code or classroom.
+ALL = 0
+COUNTS = ("redemptions", "new_members", "placed")
+_KEY = ("org_id", "code_id", "classroom_id", "day")
+# Rows per statement: 7,000 bound values, within what any SQLite build allows in
+# one (32,766 by default; a recount writes a row per day, code and classroom).
+CHUNK = 1000
+
+
+def _midnight(zone: ZoneInfo, day: date) -> datetime:
+    """Where the organization's day begins, as a naive UTC instant (timeutil.to_utc)."""
+    return datetime.combine(day, time(0, 0), tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def day_of(zone_name: str, instant: datetime) -> date:
+    """The organization's day that holds an instant, as the reports' buckets hold
+    it: the last day whose midnight there is at or before it. That is the local
+    date but where a zone turns its clocks back at midnight (Chile, say): the
+    repeated hour before it belongs to the day after, as its bucket's bounds say."""
+    zone = ZoneInfo(zone_name)
+    day = instant.replace(tzinfo=timezone.utc).astimezone(zone).date()
+    while _midnight(zone, day + timedelta(days=1)) <= instant:
+        day += timedelta(days=1)
+    while _midnight(zone, day) > instant:
+        day -= timedelta(days=1)
+    return day
+
+
+def _insert():
+    return (sqlite if db.session.get_bind().dialect.name == "sqlite" else postgresql).insert(
+        ReportDay.__table__
+    )
+
+
+def _adding(statement):
+    """ON CONFLICT on the row's key: its counts are added to the row's."""
+    table = ReportDay.__table__
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in _KEY],
+        set_={c: table.c[c] + statement.excluded[c] for c in COUNTS},
+    )
+
+
+def _add(rows: Counter[tuple[int, int, int, date, str]]) -> None:
+    """Add counts to rows, a statement for each thousand. Rows are written
+    in the order of their key, so that two transactions adding to the same rows
+    lock them in the same order (and never wait for each other in a circle)."""
+    merged: dict[tuple[int, int, int, date], dict[str, int]] = {}
+    for (org_id, code_id, classroom_id, day, column), count in rows.items():
+        merged.setdefault((org_id, code_id, classroom_id, day), dict.fromkeys(COUNTS, 0))[column] += count
+    if not merged:
+        return
+    values = [dict(zip(_KEY, key, strict=True), **counts) for key, counts in sorted(merged.items())]
+    for start in range(0, len(values), CHUNK):
+        database.execute(_adding(_insert().values(values[start : start + CHUNK])))
+
+
+def _zone_now(org_id: int) -> str:
+    """The organization's time zone as it is now, held until the transaction ends
+    (FOR SHARE: a change of zone, which recounts every day, waits for this
+    transaction, and this one for it), not as a page read it earlier."""
+    return database.execute(
+        select(Organization.timezone).where(Organization.id == org_id).with_for_update(read=True)
+    ).scalar_one()
+
+
+def _int(value: int):
+    # Typed, so that PostgreSQL reads the SELECT's bound values as integers.
+    return cast(literal(value), Integer)
+
+
+def count_redemption(org_id: int, code_id: int, took_seat: bool, at: datetime) -> None:
+    """A redemption: one more on its day for the organization, its code, and each
+    classroom the code places people in (read in the statement itself, under
+    the code's lock that counting its use took, so a change of its classrooms
+    is either wholly before or wholly after)."""
+    day = day_of(_zone_now(org_id), at)
+    new = 1 if took_seat else 0
+    table = ReportDay.__table__
+
+    def row(code, classroom):
+        # The day bound as a date (no CAST: SQLite would make it a number).
+        return select(_int(org_id), code, classroom, literal(day, Date), _int(1), _int(new), _int(0))
+
+    # The rows in the order of their key (the classrooms by their index), as _add writes them.
+    rows = union_all(
+        row(_int(ALL), _int(ALL)),
+        row(_int(ALL), CodeClassroom.classroom_id).where(CodeClassroom.code_id == code_id),
+        row(_int(code_id), _int(ALL)),
+    )
+    columns = [table.c[k] for k in _KEY] + [table.c[c] for c in COUNTS]
+    database.execute(_adding(_insert().from_select(columns, rows)))
+
+
+def count_placements(org_id: int, placements: Iterable[tuple[int, datetime]]) -> None:
+    """People a roster placed in classrooms, each (classroom id, when) one who
+    took a seat: new members on that day, of the organization and the classroom."""
+    zone = None
+    rows: Counter[tuple[int, int, int, date, str]] = Counter()
+    for classroom_id, at in placements:
+        zone = zone or _zone_now(org_id)
+        day = day_of(zone, at)
+        rows[org_id, ALL, ALL, day, "placed"] += 1
+        rows[org_id, ALL, classroom_id, day, "placed"] += 1
+    _add(rows)
+
+
+def move_code(org_id: int, code_id: int, left: Collection[int], joined: Collection[int]) -> None:
+    """A code's classrooms changed: the classrooms it left no longer count its
+    redemptions, those it joined count them all, day by day. Call it holding
+    the code's row, which every redemption of it takes before it counts."""
+    table = ReportDay.__table__
+    columns = [table.c[k] for k in _KEY] + [table.c[c] for c in COUNTS]
+    for classroom_ids, sign in ((sorted(left), -1), (sorted(joined), 1)):
+        for classroom_id in classroom_ids:
+            days = select(
+                ReportDay.org_id,
+                _int(ALL),
+                _int(classroom_id),
+                ReportDay.day,
+                sign * ReportDay.redemptions,
+                sign * ReportDay.new_members,
+                _int(0),
+            ).where(ReportDay.org_id == org_id, ReportDay.code_id == code_id, ReportDay.classroom_id == ALL)
+            database.execute(_adding(_insert().from_select(columns, days)))
+
+
+def forget_classroom(org_id: int, classroom_id: int) -> None:
+    """A deleted classroom's rows go with it (an id SQLite may give again must
+    not find them). The organization's and the codes' rows keep what it counted."""
+    database.execute(
+        delete(ReportDay).where(
+            ReportDay.org_id == org_id, ReportDay.code_id == ALL, ReportDay.classroom_id == classroom_id
+        )
+    )
+
+
+def recount(org_id: int) -> None:
+    """Count every row of an organization again from its redemptions and roster
+    placements, on its days as its time zone now says: after a change of zone."""
+    database.execute(delete(ReportDay).where(ReportDay.org_id == org_id))
+    _add(counted_from_history(org_id, _zone_now(org_id)))
+
+
+def counted_from_history(org_id: int, zone_name: str) -> Counter[tuple[int, int, int, date, str]]:
+    """An organization's rows as its history gives them: each redemption on its
+    day for the organization, its code and the code's classrooms now; each
+    roster placement that took a seat for the organization and its classroom."""
+    classrooms: dict[int, list[int]] = {}
+    for code_id, classroom_id in database.execute(
+        select(CodeClassroom.code_id, CodeClassroom.classroom_id)
+        .join(Redemption, Redemption.code_id == CodeClassroom.code_id)
+        .where(Redemption.org_id == org_id)
+        .distinct()
+    ):
+        classrooms.setdefault(code_id, []).append(classroom_id)
+    rows: Counter[tuple[int, int, int, date, str]] = Counter()
+    for code_id, took_seat, at in database.execute(
+        select(Redemption.code_id, Redemption.took_seat, Redemption.created_at).where(
+            Redemption.org_id == org_id
+        )
+    ):
+        day = day_of(zone_name, at)
+        for key in [(ALL, ALL), (code_id, ALL)] + [(ALL, c) for c in classrooms.get(code_id, [])]:
+            rows[(org_id, *key, day, "redemptions")] += 1
+            if took_seat:
+                rows[(org_id, *key, day, "new_members")] += 1
+    # A deleted classroom has no rows (forget_classroom); its placements stay
+    # in the organization's. SQLite may give its id to a classroom made later:
+    # what was placed before that one was made was placed in another.
+    present = dict(
+        database.execute(select(Classroom.id, Classroom.created_at).where(Classroom.org_id == org_id)).all()
+    )
+    for detail, at in database.execute(
+        select(AuditEvent.detail, AuditEvent.created_at).where(
+            AuditEvent.org_id == org_id, AuditEvent.action == ROSTER_ADD
+        )
+    ):
+        placed = json.loads(detail or "{}")
+        if not placed.get("took_seat"):
+            continue
+        day = day_of(zone_name, at)
+        rows[org_id, ALL, ALL, day, "placed"] += 1
+        if placed.get("classroom_id") in present and at >= present[placed["classroom_id"]]:
+            rows[org_id, ALL, placed["classroom_id"], day, "placed"] += 1
+    return rows
