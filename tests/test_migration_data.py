@@ -135,7 +135,7 @@ def test_the_report_days_are_filled_from_the_history(initial_app):
     """f1aggr000001 counts the redemptions and roster placements already there
     into report_days, on the organization's days: a redemption at 23:30 UTC on
     the 14th is on the 15th in Paris."""
-    upgrade(revision="e1durat00001")
+    upgrade(revision="f1spike00001")
     person = (
         "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, created_at, "
         "search_key) VALUES (:id, :email, :email, :name, 'x', :yes, CURRENT_TIMESTAMP, '')"

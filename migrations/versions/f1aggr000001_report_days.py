@@ -1,7 +1,7 @@
 """report days: the report figures as daily aggregates, filled from the history
 
 Revision ID: f1aggr000001
-Revises: e1durat00001
+Revises: f1spike00001
 Create Date: 2027-02-01 10:00:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "f1aggr000001"
-down_revision = "e1durat00001"
+down_revision = "f1spike00001"
 branch_labels = None
 depends_on = None
 
