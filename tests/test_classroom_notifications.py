@@ -324,3 +324,16 @@ def test_the_unsubscribe_of_the_digest_stops_it_classrooms_turned_on_included(ap
     assert _choice(leo, room1) == choices.RoomChoice(room1, choices.FOLLOW, choices.OFF), "its alerts stay"
     assert _choice(leo, room2) == choices.RoomChoice(room2, choices.OFF, choices.FOLLOW)
     assert "leo@oak.example" not in _digests(app, server)
+
+
+def test_a_link_names_a_codes_classrooms_up_to_its_bound_else_the_organization(app, make):
+    org = make.org()
+    few = notifications.unsubscribe_token(org.admin.id, org.id, alerts.ALERTS, [3, 1, 2])
+    assert notifications.for_unsubscribe_token(few).room_ids == (1, 2, 3)
+    many = range(1, notifications.MAX_LINK_ROOMS + 2)
+    token = notifications.unsubscribe_token(org.admin.id, org.id, alerts.ALERTS, many)
+    assert notifications.for_unsubscribe_token(token).room_ids == ()
+    assert len(notifications.unsubscribe_token(2**31 - 1, 2**31 - 1, alerts.ALERTS, [2**31 - 1] * 20)) < (
+        notifications.MAX_TOKEN
+    )
+    assert notifications.for_unsubscribe_token("x" * (notifications.MAX_TOKEN + 1)) is None
