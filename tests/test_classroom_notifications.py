@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from smtp_support import Server
 
+from codes.access import Scope
 from codes.extensions import db
 from codes.jobs.worker import run_until_idle
 from codes.models import ClassroomNotificationSetting, Redemption, utcnow
@@ -17,7 +18,7 @@ from codes.notifications import alerts, choices
 from codes.notifications import operations as notifications
 from codes.orgs.operations import delete_classroom
 from codes.redeem.operations import redeem
-from conftest import HX, error_beside, snapshot, soup, text_of
+from conftest import HX, Factory, error_beside, snapshot, soup, text_of
 
 ROOMS = "/orgs/{}/notifications/classrooms"
 
@@ -337,3 +338,33 @@ def test_a_link_names_a_codes_classrooms_up_to_its_bound_else_the_organization(a
         notifications.MAX_TOKEN
     )
     assert notifications.for_unsubscribe_token("x" * (notifications.MAX_TOKEN + 1)) is None
+
+
+def test_the_choices_and_both_unsubscribes_on_either_database(any_db_app):
+    """The statements of the choices (the page's order, the unsubscribes'
+    updates and deletes) on SQLite and on PostgreSQL."""
+    make = Factory()
+    org = make.org()
+    leo = make.user("Leo Leader", "leo@oak.example")
+    room1, room2 = make.classroom(org, "Room 1", leaders=[leo]), make.classroom(org, "Room 2", leaders=[leo])
+    make.classroom(org, "Room 3")
+    choices.set_room_choices(leo, room2, choices.ON, choices.ON)
+    db.session.commit()
+    page = choices.room_page(Scope(leo, org), 1)
+    assert [row.room.id for row in page.rows] == [room2.id, room1.id] and page.pages == 1
+    assert choices.wants(leo, org, alerts.ALERTS, [room1.id, room2.id])
+    link = notifications.for_unsubscribe_token(
+        notifications.unsubscribe_token(leo.id, org.id, alerts.ALERTS, [room2.id])
+    )
+    assert [r.name for r in notifications.unsubscribe(link)] == ["Room 2"]
+    db.session.commit()
+    assert choices.room_choice(leo, room2) == choices.RoomChoice(room2, choices.ON, choices.OFF)
+    assert not choices.wants(leo, org, alerts.ALERTS, [room2.id]) and choices.wants(leo, org, alerts.ALERTS)
+    notifications.unsubscribe(
+        notifications.for_unsubscribe_token(notifications.unsubscribe_token(leo.id, org.id))
+    )
+    db.session.commit()
+    db.session.expire_all()
+    assert not notifications.wants_digest(leo, org)
+    assert choices.room_choice(leo, room2) == choices.RoomChoice(room2, choices.FOLLOW, choices.OFF)
+    assert choices.wanted_rooms(leo, org, notifications.DIGEST, [room1.id, room2.id]) == set()
