@@ -492,6 +492,24 @@ def unsubscribed(org_name, kind="digest"):
     return f"You will get no more {what} from {org_name}. Turn them back on in its notification settings."
 
 
+def unsubscribed_rooms(org_name, room_names):
+    """After the one-click unsubscribe of an alert about a code of these classrooms."""
+    if not room_names:
+        return f"That classroom of {org_name} is gone: no more alerts about its codes will come."
+    return (
+        f"You will get no more alerts about the codes of {', '.join(room_names)} from {org_name}. "
+        "Turn them back on in its notification settings."
+    )
+
+
+def room_choice_unknown():
+    return "Choose one of: as for the organization, on, off."
+
+
+def room_choices_set(room_name):
+    return f"Saved your choices for {room_name}."
+
+
 def unsubscribe_link_invalid():
     return "That link is not valid. Turn these mails off in the organization's notification settings."
 

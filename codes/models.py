@@ -741,3 +741,19 @@ class NotificationSetting(db.Model):
     daily_digest: Mapped[bool] = mapped_column(Boolean, default=True)
     # Seats running low or out, a code nearly or wholly used (codes.notifications.alerts).
     alerts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class ClassroomNotificationSetting(db.Model):
+    """A staff member's choice of the mail that concerns one classroom (who
+    joined it, in the daily digest; the alerts about its codes), over their
+    organization's (NotificationSetting): None follows the organization's. A
+    row with both None is not kept."""
+
+    __tablename__ = "classroom_notification_settings"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(
+        ForeignKey("classrooms.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    daily_digest: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    alerts: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

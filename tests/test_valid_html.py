@@ -116,7 +116,14 @@ def actions(world):
         ("leader", "POST", f"/classrooms/{room}/expected", {"emails": "bad@"}, {}),
         ("leader", "POST", f"/classrooms/{room}/expected", {"emails": "bad@"}, HX),
         ("leader", "POST", f"/classrooms/{room}/expected", {"emails": "new@maple.example"}, HX),
+        ("leader", "POST", f"/orgs/{org}/notifications/classrooms", _room_choice(room, "maybe"), {}),
+        ("leader", "POST", f"/orgs/{org}/notifications/classrooms", _room_choice(room, "maybe"), HX),
+        ("leader", "POST", f"/orgs/{org}/notifications/classrooms", _room_choice(room, "off"), HX),
     ]
+
+
+def _room_choice(room, digest):
+    return {"classroom_id": str(room), "digest": digest, "alerts": "org"}
 
 
 def test_every_page_and_fragment_is_valid_html(app, tmp_path):

@@ -8,6 +8,7 @@ exactly one sees each crossing, and a change rolled back takes its alert with it
 Every function flushes and never commits."""
 
 import calendar
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +24,13 @@ from ..models import (
     CodeClassroom,
     CodeCourse,
     CourseInstructor,
-    NotificationSetting,
     Organization,
     OrgMember,
     User,
     utcnow,
 )
 from ..urls import public_url
+from . import choices
 
 if TYPE_CHECKING:
     # The leak guard calls this module: its type only, to name what it sends.
@@ -40,7 +41,7 @@ LOW_SHARE = 0.10
 SEATS_LOW, SEATS_OUT = "seats_low", "seats_out"
 # A code's uses at 4/5 of its limit, and at its limit.
 CODE_MOST, CODE_USED = "code_most", "code_used"
-ALERTS = "alerts"
+ALERTS = choices.ALERTS
 
 
 def seat_crossing(limit: int | None, free_before: int, free_after: int) -> str | None:
@@ -78,8 +79,9 @@ def code_crossing(
 
 
 def wants_alerts(user: User, org: Organization) -> bool:
-    setting = db.session.get(NotificationSetting, (user.id, org.id))
-    return setting is None or setting.alerts
+    """The person's choice of the organization's alerts, for the whole
+    organization (a classroom's own choice may differ: choices.wants)."""
+    return choices.org_wants(user, org, ALERTS)
 
 
 def _admins(org: Organization) -> list[User]:
@@ -112,13 +114,24 @@ def _code_staff(code: Code) -> list[User]:
     return [people[i] for i in sorted(people)]
 
 
-def _send(people: list[User], org: Organization, build) -> None:
+def _rooms_of(code: Code) -> list[int]:
+    """The classrooms an alert about the code concerns: its own."""
+    return sorted(
+        db.session.scalars(select(CodeClassroom.classroom_id).where(CodeClassroom.code_id == code.id))
+    )
+
+
+def _send(people: list[User], org: Organization, build, room_ids: Collection[int] = ()) -> None:
+    """One alert to each of the people who want it: an alert about a code
+    concerns its classrooms (room_ids), and goes to whoever wants the alerts of
+    any one of them (choices.wants); its unsubscribe link names them."""
     from .operations import unsubscribe_token
 
     for person in people:
-        if not wants_alerts(person, org):
+        if not choices.wants(person, org, ALERTS, room_ids):
             continue
-        link = public_url("notifications.unsubscribe", token=unsubscribe_token(person.id, org.id, ALERTS))
+        token = unsubscribe_token(person.id, org.id, ALERTS, room_ids)
+        link = public_url("notifications.unsubscribe", token=token)
         subject, body = build(person)
         mail.queue(person.email, subject, body, org=org, unsubscribe=link)
 
@@ -156,6 +169,7 @@ def code_changed(
         lambda person: messages.code_alert_mail(
             person.name, org.name, code.text, crossing == CODE_USED, uses_after, max_after, page
         ),
+        _rooms_of(code),
     )
 
 
@@ -183,6 +197,7 @@ def code_waits_for_approval(code: Code, spike: "Spike") -> None:
         lambda person: messages.approval_alert_mail(
             person.name, org.name, code.text, spike.reason, page, spike.count, spike.usual
         ),
+        _rooms_of(code),
     )
 
 

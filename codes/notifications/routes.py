@@ -2,14 +2,15 @@
 mail: its admins'), the one-click unsubscribe of the digest
 mails, and the organization's deliveries given up, with Retry."""
 
-from flask import Blueprint, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import access, jobs, messages
-from ..errors import DomainError
+from ..errors import DomainError, FieldErrors
 from ..extensions import csrf, db
-from ..web import back, is_htmx, page_or_fragment, see_other
-from . import alerts, operations
+from ..numbers import query_number
+from ..web import MAX_ID, back, is_htmx, page_or_fragment, see_other
+from . import alerts, choices, operations
 
 bp = Blueprint("notifications", __name__)
 bp.add_app_template_global(jobs.recipient, "job_recipient")
@@ -22,8 +23,10 @@ def said_retried(job):
 
 
 @bp.app_template_global()
-def said_unsubscribed(org, kind=operations.DIGEST):
-    return messages.unsubscribed(org.name, kind)
+def said_unsubscribed(link, rooms):
+    if link.room_ids:
+        return messages.unsubscribed_rooms(link.org.name, [room.name for room in rooms])
+    return messages.unsubscribed(link.org.name, link.kind)
 
 
 @bp.get("/orgs/<int:org_id>/deliveries")
@@ -59,13 +62,23 @@ def retry(org_id, job_id):
     return back(url_for("notifications.deliveries", org_id=org.id))
 
 
-def _settings_page(org, scope, status=200, said=None, part=None):
-    """The notifications page, or (htmx) the one card `part` that changed."""
+def _settings_page(org, scope, status=200, said=None, part=None, page=None, refused=None):
+    """The notifications page, or (htmx) the one card `part` that changed.
+    refused: a classroom's choices refused (choices.RoomChoice, the errors by
+    field), shown beside its fields."""
     fragments = {
         "digest": "notifications/_digest.html",
         "alerts": "notifications/_alerts.html",
         "welcome": "notifications/_welcome.html",
+        "rooms": "notifications/_rooms.html",
     }
+    rooms = choices.room_page(scope, page) if scope.admin or scope.classroom_ids else None
+    room_errors = {}
+    if refused is not None and rooms is not None:
+        row, errors = refused
+        room_errors[row.room.id] = errors
+        if all(r.room.id != row.room.id for r in rooms.rows):
+            rooms.rows.insert(0, row)
     return page_or_fragment(
         "notifications/settings.html",
         fragments.get(part, "notifications/_digest.html"),
@@ -74,6 +87,8 @@ def _settings_page(org, scope, status=200, said=None, part=None):
         scope=scope,
         digest=operations.wants_digest(current_user, org),
         alerts=alerts.wants_alerts(current_user, org),
+        rooms=rooms,
+        room_errors=room_errors,
         said=said,
         part=part,
         section="notifications",
@@ -84,7 +99,8 @@ def _settings_page(org, scope, status=200, said=None, part=None):
 @login_required
 def settings(org_id):
     org, scope = access.org_for_staff(current_user, org_id)
-    return _settings_page(org, scope)
+    # With htmx, only the pager of the classrooms asks: their card.
+    return _settings_page(org, scope, part="rooms", page=request.args.get("page", 1, type=query_number))
 
 
 def _answer(org, scope, part, said):
@@ -115,6 +131,55 @@ def _save_choice(org_id, kind, field, part, said):
     return _answer(org, scope, part, said(on))
 
 
+def _form_id(name):
+    """An id a form names: a whole number in the ids' range, or 404 (it names nothing)."""
+    text = request.form.get(name, "")
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID):
+        abort(404)
+    return int(text)
+
+
+@bp.post("/orgs/<int:org_id>/notifications/classrooms")
+@login_required
+def save_room(org_id):
+    """The person's own choices for one classroom in their scope (any other: 404)."""
+    org, scope = access.org_for_staff(current_user, org_id)
+    room = access.classroom_in_scope_or_404(scope, _form_id("classroom_id"))
+    page = request.form.get("page", 1, type=query_number)
+    try:
+        choices.set_room_choices(
+            current_user, room, request.form.get("digest", ""), request.form.get("alerts", "")
+        )
+    except FieldErrors as refused:
+        db.session.rollback()
+        row = choices.room_choice(current_user, room)
+        if is_htmx():
+            return _room_fragment(org, scope, row, page, errors=refused.errors)
+        return _settings_page(org, scope, 422, page=page, refused=(row, refused.errors))
+    db.session.commit()
+    said = messages.room_choices_set(room.name)
+    if not is_htmx():
+        flash(said, "success")
+        return see_other("notifications.settings", org_id=org.id, page=page)
+    return _room_fragment(org, scope, choices.room_choice(current_user, room), page, said=said)
+
+
+def _room_fragment(org, scope, row, page, said=None, errors=None):
+    response = make_response(
+        render_template(
+            "notifications/_room.html",
+            org=org,
+            scope=scope,
+            row=row,
+            page=page,
+            room_errors={row.room.id: errors} if errors else {},
+            said=said,
+        )
+    )
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
 @bp.post("/orgs/<int:org_id>/notifications/welcome")
 @login_required
 def save_welcome(org_id):
@@ -133,20 +198,34 @@ def _not_a_link():
 @bp.get("/unsubscribe/<token>")
 def unsubscribe_form(token):
     # A page with a button, not a change on GET: mail scanners open links.
-    named = operations.for_unsubscribe_token(token)
-    if named is None:
+    link = operations.for_unsubscribe_token(token)
+    if link is None:
         return _not_a_link()
-    _, org, kind = named
-    return render_template("notifications/unsubscribe.html", token=token, org=org, kind=kind, done=False)
+    return render_template(
+        "notifications/unsubscribe.html",
+        token=token,
+        link=link,
+        org=link.org,
+        kind=link.kind,
+        rooms=operations.rooms_named(link),
+        done=False,
+    )
 
 
 @bp.post("/unsubscribe/<token>")
 @csrf.exempt  # RFC 8058: the mail client posts it, one click, with no page; the signed token is the proof
 def unsubscribe(token):
-    named = operations.for_unsubscribe_token(token)
-    if named is None:
+    link = operations.for_unsubscribe_token(token)
+    if link is None:
         return _not_a_link()
-    user, org, kind = named
-    operations.set_choice(user, org, kind, False)
+    rooms = operations.unsubscribe(link)
     db.session.commit()
-    return render_template("notifications/unsubscribe.html", token=token, org=org, kind=kind, done=True)
+    return render_template(
+        "notifications/unsubscribe.html",
+        token=token,
+        link=link,
+        org=link.org,
+        kind=link.kind,
+        rooms=rooms,
+        done=True,
+    )
