@@ -331,7 +331,7 @@ def filter_clauses(filters: CodeFilter, now: datetime) -> list[ColumnElement[boo
         clauses.append(by_status)
     clauses += target_clauses(filters)
     if filters.key:
-        clauses.append(search.contains(Code.key, filters.key, "codes_key_search"))
+        clauses.append(search.contains(Code.key, filters.key))
     return clauses
 
 
@@ -341,8 +341,10 @@ def filtered_codes(scope: Scope, filters: CodeFilter, now: datetime | None = Non
     the generated-codes panel and its Copy all list them; narrowed to one
     batch, to a status at `now`, to a classroom and a course, and to keys
     containing what was typed (read as a lookup key, so case, dashes and O/0
-    do not matter)."""
+    do not matter). A search reads its matches from the trigram index first."""
     query = scope.visible_codes().where(*filter_clauses(filters, now or utcnow()))
+    if filters.key:
+        query = search.read_first(query, Code.key, filters.key, on=Code.id)
     return query.order_by(Code.created_at.desc(), Code.id)
 
 

@@ -106,7 +106,9 @@ def list_people(
             User.id.in_(select(ClassroomMember.user_id).where(ClassroomMember.classroom_id == classroom.id))
         )
     if search:
-        query = query.where(text_search.contains(User.search_key, folded(search), "users_search"))
+        wanted = folded(search)
+        query = query.where(text_search.contains(User.search_key, wanted))
+        query = text_search.read_first(query, User.search_key, wanted, on=User.id)
     counted = capped_count(query)
     pages = counted.pages(PAGE_SIZE)
     page = min(max(page, 1), pages)
