@@ -3,10 +3,11 @@ export of the codes a person may manage. Every function flushes and never commit
 
 import functools
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import (
@@ -51,7 +52,7 @@ from ..models import (
     User,
     utcnow,
 )
-from ..timeutil import to_local
+from ..timeutil import to_local, to_utc
 
 MAX_COUNT = 500
 MAX_PREFIX = 20  # letters and digits; dashes between them not counted
@@ -226,13 +227,64 @@ def visible_batch(scope: Scope, batch_id: int | None) -> Batch | None:
     return db.session.scalar(scope.visible_batches().where(Batch.id == batch_id))
 
 
-def batches(scope: Scope) -> Sequence[Batch]:
-    """The batches in the filter: those with at least one code the person may manage."""
-    return db.session.scalars(
-        scope.visible_batches()
-        .options(selectinload(Batch.created_by))
-        .order_by(Batch.created_at.desc(), Batch.id.desc())
-    ).all()
+# Batches the filter lists at once: a district makes thousands over the years.
+BATCHES_LISTED = 25
+MAX_BATCH_FIND = 40
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+@dataclass(frozen=True)
+class BatchChoices:
+    """The batches the filter offers, newest first; `more` when more batches
+    than these are there (or match `find`), for a search to reach."""
+
+    batches: Sequence[Batch]
+    more: bool
+    find: str = ""
+
+
+def _made_within(org, find):
+    """The instants a typed day (2027-01-15) or month (2027-01) spans, in the
+    organization's zone; None for any other text."""
+    try:
+        day = date.fromisoformat(find)
+    except ValueError:
+        month = _MONTH.fullmatch(find)
+        if month is None or not 1 <= int(month[2]) <= 12:
+            return None
+        start = date(int(month[1]), int(month[2]), 1)
+        following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        return to_utc(org, start), to_utc(org, following)
+    return to_utc(org, day), to_utc(org, day + timedelta(days=1))
+
+
+def batch_choices(scope: Scope, chosen_id: int | None = None, find: str = "") -> BatchChoices:
+    """The batches the filter lists, among those with at least one code the
+    person may manage: the BATCHES_LISTED most recent, or, when `find` is given,
+    the most recent whose prefix contains it or that were made on the day or in
+    the month it names; and the chosen one whatever its age, so the filter
+    always shows what it filters by."""
+    find = find.strip()[:MAX_BATCH_FIND]
+    query = scope.visible_batches()
+    if find:
+        made = _made_within(scope.org, find)
+        if made is None:
+            query = query.where(Batch.prefix.contains(find.upper(), autoescape=True))
+        else:
+            query = query.where(Batch.created_at >= made[0], Batch.created_at < made[1])
+    listed = list(
+        db.session.scalars(
+            query.options(selectinload(Batch.created_by))
+            .order_by(Batch.created_at.desc(), Batch.id.desc())
+            .limit(BATCHES_LISTED + 1)
+        )
+    )
+    more = len(listed) > BATCHES_LISTED
+    listed = listed[:BATCHES_LISTED]
+    chosen = visible_batch(scope, chosen_id)
+    if chosen is not None and chosen not in listed:
+        listed = sorted([*listed, chosen], key=lambda b: (b.created_at, b.id), reverse=True)
+    return BatchChoices(listed, more, find)
 
 
 # The status filter: the word the URL carries, what the filter calls it, and the
