@@ -708,6 +708,8 @@ def test_the_batch_filter_lists_the_recent_batches_and_finds_an_older_one_by_a_p
         ("2025-03-14", [oldest.id]),
         ("2025-04", [second.id]),
         ("2025-13", []),
+        ("9999-12", []),
+        ("0001-01-01", []),
     ]:
         page = soup(admin.get(url(org), query_string={"batches": typed}))
         assert _batch_options(page) == found, typed

@@ -230,7 +230,7 @@ def visible_batch(scope: Scope, batch_id: int | None) -> Batch | None:
 # Batches the filter lists at once: a district makes thousands over the years.
 BATCHES_LISTED = 25
 MAX_BATCH_FIND = 40
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_DAY_OR_MONTH = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
 
 
 @dataclass(frozen=True)
@@ -245,17 +245,21 @@ class BatchChoices:
 
 def _made_within(org, find):
     """The instants a typed day (2027-01-15) or month (2027-01) spans, in the
-    organization's zone; None for any other text."""
+    organization's zone; None for any other text, or a day no calendar has."""
+    typed = _DAY_OR_MONTH.fullmatch(find)
+    if typed is None:
+        return None
+    year, month = int(typed[1]), int(typed[2])
     try:
-        day = date.fromisoformat(find)
-    except ValueError:
-        month = _MONTH.fullmatch(find)
-        if month is None or not 1 <= int(month[2]) <= 12:
-            return None
-        start = date(int(month[1]), int(month[2]), 1)
-        following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-        return to_utc(org, start), to_utc(org, following)
-    return to_utc(org, day), to_utc(org, day + timedelta(days=1))
+        if typed[3] is None:
+            start = date(year, month, 1)
+            end = date(year + month // 12, month % 12 + 1, 1)
+        else:
+            start = date(year, month, int(typed[3]))
+            end = start + timedelta(days=1)
+        return to_utc(org, start), to_utc(org, end)
+    except (ValueError, OverflowError):
+        return None
 
 
 def batch_choices(scope: Scope, chosen_id: int | None = None, find: str = "") -> BatchChoices:
