@@ -5,23 +5,36 @@ a code's lookup key (the bulk codes table) and a person's folded name and email
 A trigram index answers "contains" for three characters or more: on PostgreSQL a
 GIN index with pg_trgm's operator class (the planner uses it for LIKE '%…%'); on
 SQLite an FTS5 table with the trigram tokenizer (SQLite 3.34 or newer) over the
-column, kept by triggers, which answers LIKE itself. Either gives the rows that
-may match; the condition on the column itself is kept, so what is found is
-exactly what the plain LIKE finds. Shorter texts, and texts with LIKE's own
-wildcards, are searched by the column alone.
+column, kept by triggers, which answers LIKE itself. A search reads the ids of
+the rows that may match from the index first, at most CANDIDATES of them, then
+those rows by id within the organization (`read_first`), so its time follows
+the matches, not the organization's size; the condition on the column itself
+is kept, so what is found is exactly what the plain LIKE finds. Shorter texts,
+texts with LIKE's own wildcards, and texts found in more than CANDIDATES rows
+are searched by the column alone, in the listing's order.
 
 The indexes are not in the models (SQLAlchemy cannot describe either): they are
 made with the tables (the metadata's after_create) and by the migration, and
 `not_in_models` tells the comparison of models and migrations to leave them be."""
 
-from sqlalchemy import Column, ColumnElement, and_, event, text
-from sqlalchemy.orm import InstrumentedAttribute
+from typing import Any, TypeVar
 
+from sqlalchemy import Column, ColumnElement, Select, event, literal_column, select, text
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.expression import table as sql_table
+
+from . import byids
 from .extensions import db
 
 # (table, column, index or FTS table name)
 INDEXED = (("codes", "key", "codes_key_search"), ("users", "search_key", "users_search"))
 MIN_INDEXED = 3
+# Rows read from a trigram index before the search gives up on it: past this
+# many, the text is common, and the column is read in the listing's order
+# (docs/PERFORMANCE.md, "Growth").
+CANDIDATES = 2_000
+
+_T = TypeVar("_T", bound=Any)
 
 
 def sqlite_ddl(table: str, column: str, name: str) -> list[str]:
@@ -85,16 +98,52 @@ def not_in_models(obj, name, type_, reflected, compare_to):
     return not any(name == index or name.startswith(f"{index}_") for *_, index in INDEXED)
 
 
-def contains(attribute: InstrumentedAttribute[str], wanted: str, index: str) -> ColumnElement[bool]:
-    """column contains `wanted` (as LIKE '%wanted%' matches it, with wildcards
-    escaped), read from the trigram index `index` when it can be."""
-    plain = attribute.contains(wanted, autoescape=True)
-    if len(wanted) < MIN_INDEXED or db.session.get_bind().dialect.name != "sqlite":
-        # PostgreSQL's planner takes its GIN index for the LIKE by itself.
-        return plain
-    if any(c in wanted for c in "%_/\\"):
-        return plain
+def contains(attribute: InstrumentedAttribute[str], wanted: str) -> ColumnElement[bool]:
+    """column contains `wanted`, as LIKE '%wanted%' matches it (wildcards
+    escaped): the condition itself, exact on its own. `read_first` gives a
+    query that holds it the trigram index to read the rows from."""
+    return attribute.contains(wanted, autoescape=True)
+
+
+def _index_of(column: Column[str]) -> str:
+    return next(
+        name for table, indexed, name in INDEXED if (table, indexed) == (column.table.name, column.name)
+    )
+
+
+def candidates(attribute: InstrumentedAttribute[str], wanted: str) -> list[int] | None:
+    """The ids of the rows whose column may contain `wanted`, site-wide, read
+    from the trigram index alone: every one of them, at most CANDIDATES; None
+    when more rows match, or when the index cannot answer (fewer than three
+    characters, or LIKE's own wildcards typed)."""
     column = attribute.expression
     assert isinstance(column, Column)
-    candidates = text(f"SELECT rowid FROM {index} WHERE {column.name} LIKE :pattern")
-    return and_(column.table.c.id.in_(candidates.bindparams(pattern=f"%{wanted}%")), plain)
+    if len(wanted) < MIN_INDEXED:
+        return None
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The GIN index answers the column's own LIKE.
+        query = select(column.table.c.id).where(contains(attribute, wanted))
+    else:
+        if any(c in wanted for c in "%_/\\"):
+            return None
+        name = _index_of(column)
+        query = (
+            select(literal_column("rowid"))
+            .select_from(sql_table(name))
+            .where(literal_column(column.name).like(f"%{wanted}%"))
+        )
+    found = list(db.session.scalars(query.limit(CANDIDATES + 1)))
+    return found if len(found) <= CANDIDATES else None
+
+
+def read_first(
+    query: Select[_T], attribute: InstrumentedAttribute[str], wanted: str, on: InstrumentedAttribute[Any]
+) -> Select[_T]:
+    """`query`, whose WHERE holds contains(attribute, wanted), reading first the
+    rows the trigram index gives (`candidates`), then `on` (the searched rows'
+    id, or a column naming them) among them, so that its time follows the rows
+    that match, not the size of the organization. The rows it selects are the
+    same: the candidates hold every row that matches. With more candidates than
+    CANDIDATES, or none to read, the query as it is."""
+    found = candidates(attribute, wanted)
+    return query if found is None else byids.among(query, on, found)

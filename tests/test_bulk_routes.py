@@ -3,12 +3,12 @@ generate form and its errors, the generated-codes panel, the existing-codes tabl
 with its batch filter, search and pages, deactivate and redemptions."""
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from codes.bulk.operations import REDEMPTIONS_SHOWN
+from codes.bulk.operations import BATCHES_LISTED, REDEMPTIONS_SHOWN
 from codes.codetext import canonical
 from codes.extensions import db
 from codes.manage.operations import deactivate, set_enabled
@@ -687,3 +687,59 @@ def test_a_teacher_filters_only_by_their_own_targets(client, school, make):
     assert client.get(url(org, f"?course={algebra.id}")).status_code == 404
     assert client.get(url(org, f"?classroom={room.id}")).status_code == 404
     assert client.get(url(org, f"/export.csv?course={algebra.id}")).status_code == 404
+
+
+def _batch_options(page):
+    return [int(o["value"]) for o in page.select("#batch-filter option") if o["value"]]
+
+
+def test_the_batch_filter_lists_the_recent_batches_and_finds_an_older_one_by_a_plain_get(admin, school):
+    org, room, algebra = school
+    listed = BATCHES_LISTED
+    made = [batch_of(org, 1, prefix=f"OLD{n:02d}" if n < 2 else "") for n in range(listed + 2)]
+    long_ago = datetime(2025, 3, 14, 9, 0)
+    oldest, second = made[0], made[1]
+    db.session.execute(update(Batch).where(Batch.id == oldest.id).values(created_at=long_ago))
+    db.session.execute(
+        update(Batch).where(Batch.id == second.id).values(created_at=long_ago + timedelta(days=40))
+    )
+    db.session.commit()
+
+    page = soup(admin.get(url(org)))
+    newest_first = [b.id for b in reversed(made[2:])]
+    assert _batch_options(page) == newest_first[:listed]
+    assert "most recent batches" in page.select_one("#batch-filter-hint").get_text()
+    finder = page.select_one("form[aria-label='Find a batch']")
+    assert finder["method"] == "get" and finder.find("input", id="batch-find")["name"] == "batches"
+
+    # Chosen, it is listed (and selected) whatever its age.
+    page = soup(admin.get(url(org, f"?batch={oldest.id}")))
+    assert oldest.id in _batch_options(page)
+    assert page.select_one("#batch-filter option[selected]")["value"] == str(oldest.id)
+    assert codes_listed(page) == texts_of(oldest)
+
+    # By part of its prefix, by the day or the month it was made.
+    for typed, found in [
+        ("old0", [second.id, oldest.id]),
+        ("Old01", [second.id]),
+        ("2025-03-14", [oldest.id]),
+        ("2025-04", [second.id]),
+        ("2025-13", []),
+        ("9999-12", []),
+        ("0001-01-01", []),
+    ]:
+        page = soup(admin.get(url(org), query_string={"batches": typed}))
+        assert _batch_options(page) == found, typed
+        assert page.select_one("#batch-find")["value"] == typed
+    # The filter form carries what was found, so filtering keeps the list.
+    page = soup(admin.get(url(org), query_string={"batches": "old0", "batch": oldest.id}))
+    assert page.select_one("form.filters input[name=batches]")["value"] == "old0"
+    assert _batch_options(page) == [second.id, oldest.id]
+
+
+def test_a_short_list_of_batches_has_no_finder(admin, school):
+    org, room, algebra = school
+    batch_of(org, 1)
+    page = soup(admin.get(url(org)))
+    assert len(_batch_options(page)) == 1
+    assert page.select_one("#batch-find") is None

@@ -15,7 +15,7 @@ from flask import url_for
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import selectinload
 
-from .. import access, search
+from .. import access, byids, search
 from ..extensions import db
 from ..listing import Counted, capped_count
 from ..models import AuditEvent, Batch, Classroom, Code, Course, Organization, OrgMember, User, folded, utcnow
@@ -176,19 +176,22 @@ def query(scope: access.Scope, flt: AuditFilter) -> Select[tuple[AuditEvent, Use
     if flt.outcome:
         conditions.append(_outcome_condition(flt.outcome))
     if flt.person:
-        conditions.append(search.contains(User.search_key, folded(flt.person.strip()), "users_search"))
+        conditions.append(search.contains(User.search_key, folded(flt.person.strip())))
     if flt.address:
         conditions.append(AuditEvent.ip == flt.address.strip())
     if flt.since:
         conditions.append(AuditEvent.created_at >= to_utc(org, flt.since))
     if flt.until:
         conditions.append(AuditEvent.created_at <= to_utc(org, flt.until, end_of_day=True))
-    return (
-        select(AuditEvent, User)
-        .outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(and_(*conditions))
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    selected = (
+        select(AuditEvent, User).outerjoin(User, User.id == AuditEvent.actor_id).where(and_(*conditions))
     )
+    if flt.person:
+        # The events of the people the trigram index finds, by their actor.
+        selected = search.read_first(
+            selected, User.search_key, folded(flt.person.strip()), on=AuditEvent.actor_id
+        )
+    return selected.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
 
 
 def page(scope: access.Scope, flt: AuditFilter, number: int) -> Page:
@@ -358,9 +361,11 @@ def names(scope: access.Scope, entries: list[Entry]) -> Names:
     org_id = scope.org.id
 
     def load(model, ids, *conditions, options=()):
+        # By the ids first: SQLite would otherwise walk all the organization's
+        # codes (or batches) to find the page's few.
         if not ids:
             return {}
-        query = select(model).where(model.id.in_(ids), *conditions).options(*options)
+        query = byids.among(select(model).where(*conditions).options(*options), model.id, sorted(ids))
         return {t.id: t for t in db.session.scalars(query)}
 
     return Names(

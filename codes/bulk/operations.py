@@ -3,9 +3,10 @@ export of the codes a person may manage. Every function flushes and never commit
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import ColumnElement, Row, Select, String, exists, func, insert, select, text, type_coerce
@@ -37,7 +38,7 @@ from ..models import (
     User,
     utcnow,
 )
-from ..timeutil import to_local
+from ..timeutil import to_local, to_utc
 
 MAX_COUNT = 500
 MAX_PREFIX = 20  # letters and digits; dashes between them not counted
@@ -217,13 +218,68 @@ def visible_batch(scope: Scope, batch_id: int | None) -> Batch | None:
     return db.session.scalar(scope.visible_batches().where(Batch.id == batch_id))
 
 
-def batches(scope: Scope) -> Sequence[Batch]:
-    """The batches in the filter: those with at least one code the person may manage."""
-    return db.session.scalars(
-        scope.visible_batches()
-        .options(selectinload(Batch.created_by))
-        .order_by(Batch.created_at.desc(), Batch.id.desc())
-    ).all()
+# Batches the filter lists at once: a district makes thousands over the years.
+BATCHES_LISTED = 25
+MAX_BATCH_FIND = 40
+_DAY_OR_MONTH = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
+
+
+@dataclass(frozen=True)
+class BatchChoices:
+    """The batches the filter offers, newest first; `more` when more batches
+    than these are there (or match `find`), for a search to reach."""
+
+    batches: Sequence[Batch]
+    more: bool
+    find: str = ""
+
+
+def _made_within(org, find):
+    """The instants a typed day (2027-01-15) or month (2027-01) spans, in the
+    organization's zone; None for any other text, or a day no calendar has."""
+    typed = _DAY_OR_MONTH.fullmatch(find)
+    if typed is None:
+        return None
+    year, month = int(typed[1]), int(typed[2])
+    try:
+        if typed[3] is None:
+            start = date(year, month, 1)
+            end = date(year + month // 12, month % 12 + 1, 1)
+        else:
+            start = date(year, month, int(typed[3]))
+            end = start + timedelta(days=1)
+        return to_utc(org, start), to_utc(org, end)
+    except (ValueError, OverflowError):
+        return None
+
+
+def batch_choices(scope: Scope, chosen_id: int | None = None, find: str = "") -> BatchChoices:
+    """The batches the filter lists, among those with at least one code the
+    person may manage: the BATCHES_LISTED most recent, or, when `find` is given,
+    the most recent whose prefix contains it or that were made on the day or in
+    the month it names; and the chosen one whatever its age, so the filter
+    always shows what it filters by."""
+    find = find.strip()[:MAX_BATCH_FIND]
+    query = scope.visible_batches()
+    if find:
+        made = _made_within(scope.org, find)
+        if made is None:
+            query = query.where(Batch.prefix.contains(find.upper(), autoescape=True))
+        else:
+            query = query.where(Batch.created_at >= made[0], Batch.created_at < made[1])
+    listed = list(
+        db.session.scalars(
+            query.options(selectinload(Batch.created_by))
+            .order_by(Batch.created_at.desc(), Batch.id.desc())
+            .limit(BATCHES_LISTED + 1)
+        )
+    )
+    more = len(listed) > BATCHES_LISTED
+    listed = listed[:BATCHES_LISTED]
+    chosen = visible_batch(scope, chosen_id)
+    if chosen is not None and chosen not in listed:
+        listed = sorted([*listed, chosen], key=lambda b: (b.created_at, b.id), reverse=True)
+    return BatchChoices(listed, more, find)
 
 
 # The status filter: the word the URL carries, what the filter calls it, and the
@@ -322,7 +378,7 @@ def filter_clauses(filters: CodeFilter, now: datetime) -> list[ColumnElement[boo
         clauses.append(by_status)
     clauses += target_clauses(filters)
     if filters.key:
-        clauses.append(search.contains(Code.key, filters.key, "codes_key_search"))
+        clauses.append(search.contains(Code.key, filters.key))
     return clauses
 
 
@@ -332,8 +388,10 @@ def filtered_codes(scope: Scope, filters: CodeFilter, now: datetime | None = Non
     the generated-codes panel and its Copy all list them; narrowed to one
     batch, to a status at `now`, to a classroom and a course, and to keys
     containing what was typed (read as a lookup key, so case, dashes and O/0
-    do not matter)."""
+    do not matter). A search reads its matches from the trigram index first."""
     query = scope.visible_codes().where(*filter_clauses(filters, now or utcnow()))
+    if filters.key:
+        query = search.read_first(query, Code.key, filters.key, on=Code.id)
     return query.order_by(Code.created_at.desc(), Code.id)
 
 

@@ -93,7 +93,9 @@ def _existing_context(scope, filters, **table):
     """The table with the filters above it, whose batch and target lists it needs."""
     return dict(
         _table_context(scope, filters, **table),
-        batches=operations.batches(scope),
+        batch_choices=operations.batch_choices(scope, filters.batch_id, request.args.get("batches", "")),
+        batches_listed=operations.BATCHES_LISTED,
+        max_batch_find=operations.MAX_BATCH_FIND,
         statuses=operations.STATUS_FILTERS,
         classrooms=scope.manageable_classrooms(),
         courses=scope.manageable_courses(),

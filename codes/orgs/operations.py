@@ -302,7 +302,9 @@ def staff_candidates(
         .where(OrgMember.org_id == org.id)
     )
     if search:
-        query = query.where(text_search.contains(User.search_key, folded(search), "users_search"))
+        wanted = folded(search)
+        query = query.where(text_search.contains(User.search_key, wanted))
+        query = text_search.read_first(query, User.search_key, wanted, on=User.id)
     total = cast(int, db.session.scalar(select(func.count()).select_from(query.subquery())))
     rows = db.session.execute(query.order_by(OrgMember.name, OrgMember.email_key).limit(PICK_LIMIT)).all()
     return [Candidate(user, not is_student, user.id in here_ids) for user, is_student in rows], total

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import delete, select
+from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from .. import audit
 from .. import search as text_search
@@ -91,26 +91,34 @@ def list_people(
     whose name or email contains `search`, whatever its case and accents, in
     any script (models.folded), and only one classroom's members."""
     search = (search or "").strip()[:MAX_SEARCH]
+    person: InstrumentedAttribute[int]
     if scope.admin:
         # Everyone in the organization, by the names the memberships carry
-        # (codes.membernames): read in order from an index, never sorted whole.
-        query = select(User).join(
-            OrgMember, and_(OrgMember.user_id == User.id, OrgMember.org_id == scope.org.id)
-        )
-        order = (OrgMember.name, OrgMember.email_key)
+        # (codes.membernames): counted and paged from that index alone, so the
+        # rows a later page skips are index entries, not people read one by one.
+        query = select(OrgMember.user_id).where(OrgMember.org_id == scope.org.id)
+        person, order = OrgMember.user_id, (OrgMember.name, OrgMember.email_key)
+        if search:
+            query = query.join(User, User.id == OrgMember.user_id)
     else:
-        query = select(User).where(User.id.in_(scope.visible_people()))
-        order = (User.name, User.email_key)
+        query = select(User.id).where(User.id.in_(scope.visible_people()))
+        person, order = User.id, (User.name, User.email_key)
     if classroom is not None:
         query = query.where(
-            User.id.in_(select(ClassroomMember.user_id).where(ClassroomMember.classroom_id == classroom.id))
+            person.in_(select(ClassroomMember.user_id).where(ClassroomMember.classroom_id == classroom.id))
         )
     if search:
-        query = query.where(text_search.contains(User.search_key, folded(search), "users_search"))
+        wanted = folded(search)
+        query = query.where(text_search.contains(User.search_key, wanted))
+        query = text_search.read_first(query, User.search_key, wanted, on=person)
     counted = capped_count(query)
     pages = counted.pages(PAGE_SIZE)
     page = min(max(page, 1), pages)
-    users = db.session.scalars(query.order_by(*order).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    ids = list(db.session.scalars(query.order_by(*order).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    found = (
+        {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    )
+    users = [found[user_id] for user_id in ids]
     return PeoplePage(person_rows(scope, users), counted, page, pages, search, classroom)
 
 
