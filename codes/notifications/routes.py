@@ -201,15 +201,7 @@ def unsubscribe_form(token):
     link = operations.for_unsubscribe_token(token)
     if link is None:
         return _not_a_link()
-    return render_template(
-        "notifications/unsubscribe.html",
-        token=token,
-        link=link,
-        org=link.org,
-        kind=link.kind,
-        rooms=operations.rooms_named(link),
-        done=False,
-    )
+    return _unsubscribe_page(token, link, operations.rooms_named(link), done=False)
 
 
 @bp.post("/unsubscribe/<token>")
@@ -220,6 +212,10 @@ def unsubscribe(token):
         return _not_a_link()
     rooms = operations.unsubscribe(link)
     db.session.commit()
+    return _unsubscribe_page(token, link, rooms, done=True)
+
+
+def _unsubscribe_page(token, link, rooms, done):
     return render_template(
         "notifications/unsubscribe.html",
         token=token,
@@ -227,5 +223,5 @@ def unsubscribe(token):
         org=link.org,
         kind=link.kind,
         rooms=rooms,
-        done=True,
+        done=done,
     )
