@@ -450,6 +450,24 @@ class ReportDay(db.Model):
     placed: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ReportMonth(db.Model):
+    """The sums of an organization's report days (ReportDay) month by month, the
+    month named by its first day in the organization's time zone, kept in the
+    same statements' transaction as the days: a long period reads a row per code
+    or classroom and month, and days only for its partial months at either end."""
+
+    __tablename__ = "report_months"
+    __table_args__ = (Index("ix_report_months_org_month", "org_id", "month"),)
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    code_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    redemptions: Mapped[int] = mapped_column(Integer, default=0)
+    new_members: Mapped[int] = mapped_column(Integer, default=0)
+    placed: Mapped[int] = mapped_column(Integer, default=0)
+
+
 # What became of a JoinRequest.
 PENDING = "pending"
 ACCEPTED = "accepted"

@@ -15,6 +15,10 @@ What moves them, and what never does (docs/REPORTS.md, "Daily aggregates"):
 - a new time zone moves every day: the organization's rows are counted again
   from its redemptions and roster placements (recount).
 
+Each row of a day is also added to its month's row (models.ReportMonth, the
+month named by its first day), by the same function in the same transaction,
+so that a long period sums months and only its edge days.
+
 Deactivating, pausing or deleting a code, and taking people out of a classroom
 or moving them, change no figure: what happened stays."""
 
@@ -29,13 +33,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import database
 from ..extensions import db
-from ..models import AuditEvent, Classroom, CodeClassroom, Organization, Redemption, ReportDay
+from ..models import AuditEvent, Classroom, CodeClassroom, Organization, Redemption, ReportDay, ReportMonth
 from ..users.operations import ROSTER_ADD
 
 # code_id and classroom_id of a row that counts every code or classroom.
 ALL = 0
 COUNTS = ("redemptions", "new_members", "placed")
 _KEY = ("org_id", "code_id", "classroom_id", "day")
+_MONTH_KEY = ("org_id", "code_id", "classroom_id", "month")
 # Rows per statement: 7,000 bound values, within what any SQLite build allows in
 # one (32,766 by default; a recount writes a row per day, code and classroom).
 CHUNK = 1000
@@ -60,33 +65,43 @@ def day_of(zone_name: str, instant: datetime) -> date:
     return day
 
 
-def _insert():
-    return (sqlite if db.session.get_bind().dialect.name == "sqlite" else postgresql).insert(
-        ReportDay.__table__
-    )
+def month_of(day: date) -> date:
+    """The month that holds a day, as its ReportMonth row names it."""
+    return day.replace(day=1)
 
 
-def _adding(statement):
+def _insert(model=ReportDay):
+    return (sqlite if db.session.get_bind().dialect.name == "sqlite" else postgresql).insert(model.__table__)
+
+
+def _adding(statement, key=_KEY):
     """ON CONFLICT on the row's key: its counts are added to the row's."""
-    table = ReportDay.__table__
+    table = statement.table
     return statement.on_conflict_do_update(
-        index_elements=[table.c[k] for k in _KEY],
-        set_={c: table.c[c] + statement.excluded[c] for c in COUNTS},
+        index_elements=[table.c[k] for k in key], set_={c: table.c[c] + statement.excluded[c] for c in COUNTS}
     )
+
+
+def _columns(model, key):
+    table = model.__table__
+    return [table.c[k] for k in key] + [table.c[c] for c in COUNTS]
 
 
 def _add(rows: Counter[tuple[int, int, int, date, str]]) -> None:
     """Add counts to rows, a statement for each thousand. Rows are written
     in the order of their key, so that two transactions adding to the same rows
     lock them in the same order (and never wait for each other in a circle)."""
-    merged: dict[tuple[int, int, int, date], dict[str, int]] = {}
+    days: dict[tuple[int, int, int, date], dict[str, int]] = {}
+    months: dict[tuple[int, int, int, date], dict[str, int]] = {}
     for (org_id, code_id, classroom_id, day, column), count in rows.items():
-        merged.setdefault((org_id, code_id, classroom_id, day), dict.fromkeys(COUNTS, 0))[column] += count
-    if not merged:
-        return
-    values = [dict(zip(_KEY, key, strict=True), **counts) for key, counts in sorted(merged.items())]
-    for start in range(0, len(values), CHUNK):
-        database.execute(_adding(_insert().values(values[start : start + CHUNK])))
+        days.setdefault((org_id, code_id, classroom_id, day), dict.fromkeys(COUNTS, 0))[column] += count
+        months.setdefault((org_id, code_id, classroom_id, month_of(day)), dict.fromkeys(COUNTS, 0))[
+            column
+        ] += count
+    for model, key, merged in ((ReportDay, _KEY, days), (ReportMonth, _MONTH_KEY, months)):
+        values = [dict(zip(key, k, strict=True), **counts) for k, counts in sorted(merged.items())]
+        for start in range(0, len(values), CHUNK):
+            database.execute(_adding(_insert(model).values(values[start : start + CHUNK]), key))
 
 
 def _zone_now(org_id: int) -> str:
@@ -110,20 +125,19 @@ def count_redemption(org_id: int, code_id: int, took_seat: bool, at: datetime) -
     is either wholly before or wholly after)."""
     day = day_of(_zone_now(org_id), at)
     new = 1 if took_seat else 0
-    table = ReportDay.__table__
+    for model, key, bucket in ((ReportDay, _KEY, day), (ReportMonth, _MONTH_KEY, month_of(day))):
 
-    def row(code, classroom):
-        # The day bound as a date (no CAST: SQLite would make it a number).
-        return select(_int(org_id), code, classroom, literal(day, Date), _int(1), _int(new), _int(0))
+        def row(code, classroom, bucket=bucket):
+            # The day bound as a date (no CAST: SQLite would make it a number).
+            return select(_int(org_id), code, classroom, literal(bucket, Date), _int(1), _int(new), _int(0))
 
-    # The rows in the order of their key (the classrooms by their index), as _add writes them.
-    rows = union_all(
-        row(_int(ALL), _int(ALL)),
-        row(_int(ALL), CodeClassroom.classroom_id).where(CodeClassroom.code_id == code_id),
-        row(_int(code_id), _int(ALL)),
-    )
-    columns = [table.c[k] for k in _KEY] + [table.c[c] for c in COUNTS]
-    database.execute(_adding(_insert().from_select(columns, rows)))
+        # The rows in the order of their key (the classrooms by their index), as _add writes them.
+        rows = union_all(
+            row(_int(ALL), _int(ALL)),
+            row(_int(ALL), CodeClassroom.classroom_id).where(CodeClassroom.code_id == code_id),
+            row(_int(code_id), _int(ALL)),
+        )
+        database.execute(_adding(_insert(model).from_select(_columns(model, key), rows), key))
 
 
 def count_placements(org_id: int, placements: Iterable[tuple[int, datetime]]) -> None:
@@ -143,36 +157,38 @@ def move_code(org_id: int, code_id: int, left: Collection[int], joined: Collecti
     """A code's classrooms changed: the classrooms it left no longer count its
     redemptions, those it joined count them all, day by day. Call it holding
     the code's row, which every redemption of it takes before it counts."""
-    table = ReportDay.__table__
-    columns = [table.c[k] for k in _KEY] + [table.c[c] for c in COUNTS]
     for classroom_ids, sign in ((sorted(left), -1), (sorted(joined), 1)):
         for classroom_id in classroom_ids:
-            days = select(
-                ReportDay.org_id,
-                _int(ALL),
-                _int(classroom_id),
-                ReportDay.day,
-                sign * ReportDay.redemptions,
-                sign * ReportDay.new_members,
-                _int(0),
-            ).where(ReportDay.org_id == org_id, ReportDay.code_id == code_id, ReportDay.classroom_id == ALL)
-            database.execute(_adding(_insert().from_select(columns, days)))
+            for model, key in ((ReportDay, _KEY), (ReportMonth, _MONTH_KEY)):
+                table = model.__table__
+                rows = select(
+                    table.c.org_id,
+                    _int(ALL),
+                    _int(classroom_id),
+                    table.c[key[-1]],
+                    sign * table.c.redemptions,
+                    sign * table.c.new_members,
+                    _int(0),
+                ).where(table.c.org_id == org_id, table.c.code_id == code_id, table.c.classroom_id == ALL)
+                database.execute(_adding(_insert(model).from_select(_columns(model, key), rows), key))
 
 
 def forget_classroom(org_id: int, classroom_id: int) -> None:
     """A deleted classroom's rows go with it (an id SQLite may give again must
     not find them). The organization's and the codes' rows keep what it counted."""
-    database.execute(
-        delete(ReportDay).where(
-            ReportDay.org_id == org_id, ReportDay.code_id == ALL, ReportDay.classroom_id == classroom_id
+    for model in (ReportDay, ReportMonth):
+        database.execute(
+            delete(model).where(
+                model.org_id == org_id, model.code_id == ALL, model.classroom_id == classroom_id
+            )
         )
-    )
 
 
 def recount(org_id: int) -> None:
     """Count every row of an organization again from its redemptions and roster
     placements, on its days as its time zone now says: after a change of zone."""
-    database.execute(delete(ReportDay).where(ReportDay.org_id == org_id))
+    for model in (ReportDay, ReportMonth):
+        database.execute(delete(model).where(model.org_id == org_id))
     _add(counted_from_history(org_id, _zone_now(org_id)))
 
 

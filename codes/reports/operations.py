@@ -8,7 +8,7 @@ Days are the organization's days, in its time zone. The figures are read from
 the daily aggregates (codes.reports.aggregates). Nothing here writes."""
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -26,6 +26,7 @@ from ..models import (
     Organization,
     Redemption,
     ReportDay,
+    ReportMonth,
     User,
     folded,
     utcnow,
@@ -335,8 +336,44 @@ def _window(timeline_):
     return timeline_.buckets[0].start, next_start(timeline_.buckets[-1].start, timeline_.unit)
 
 
-def _sums():
-    return func.sum(ReportDay.redemptions), func.sum(ReportDay.new_members), func.sum(ReportDay.placed)
+def _spans(window: tuple[date, date]) -> list[tuple[Any, date, date]]:
+    """Where a window's rows are: month rows (models.ReportMonth) for the whole
+    months inside it, day rows for the days before the first and after the last."""
+    since, until = window
+    first = since if since.day == 1 else next_start(since.replace(day=1), "month")
+    last = until.replace(day=1)
+    if first >= last:
+        return [(ReportDay.__table__, since, until)]
+    spans = [(ReportDay.__table__, since, first), (ReportMonth.__table__, first, last)]
+    spans.append((ReportDay.__table__, last, until))
+    return [(t, a, b) for t, a, b in spans if a < b]
+
+
+def _rows(window: tuple[date, date], where: Callable[[Any], Iterable[ColumnElement[bool]]]) -> Any:
+    """The rows of a window, as a subquery (code_id, classroom_id, redemptions,
+    new_members, placed); where(table) gives the conditions on each table."""
+    parts = []
+    for table, since, until in _spans(window):
+        bucket = table.c.day if "day" in table.c else table.c.month
+        parts.append(
+            select(
+                table.c.code_id,
+                table.c.classroom_id,
+                table.c.redemptions,
+                table.c.new_members,
+                table.c.placed,
+            ).where(*where(table), bucket >= since, bucket < until)
+        )
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+
+
+def _scoped_codes(scope: Scope, table: Any, codes: Select | None) -> list[ColumnElement[bool]]:
+    rows = [table.c.org_id == scope.org.id, table.c.code_id != ALL, table.c.classroom_id == ALL]
+    if not scope.admin:
+        rows.append(table.c.code_id.in_(_codes_in_scope(scope)))
+    if codes is not None:
+        rows.append(table.c.code_id.in_(codes))
+    return rows
 
 
 @dataclass
@@ -346,18 +383,14 @@ class CodeLine:
 
 
 def code_lines(
-    scope: Scope,
-    conditions: Sequence[ColumnElement[bool]],
-    window: tuple[date, date],
-    limit: int = MAX_TABLE_CODES,
+    scope: Scope, codes: Select | None, window: tuple[date, date], limit: int = MAX_TABLE_CODES
 ) -> list[CodeLine]:
-    """The codes with most redemptions in the window, with their figures."""
-    since, until = window
-    redemptions, new, _ = _sums()
+    """The codes (of the selection, if any) with most redemptions in the window, with their figures."""
+    counted = _rows(window, lambda table: _scoped_codes(scope, table, codes))
+    redemptions = func.sum(counted.c.redemptions)
     rows = db.session.execute(
-        select(Code, redemptions, new)
-        .join(ReportDay, ReportDay.code_id == Code.id)
-        .where(*_code_rows(scope, *conditions), ReportDay.day >= since, ReportDay.day < until)
+        select(Code, redemptions, func.sum(counted.c.new_members))
+        .join(counted, counted.c.code_id == Code.id)
         .group_by(Code.id)
         .order_by(redemptions.desc(), Code.text)
         .limit(limit)
@@ -374,24 +407,29 @@ class ClassroomLine:
 
 def classroom_lines(scope: Scope, window: tuple[date, date]) -> list[ClassroomLine]:
     """Every classroom of the scope with its figures in the window and its members now."""
-    since, until = window
     classrooms = scope.manageable_classrooms()
     ids = [c.id for c in classrooms]
-    in_window = (ReportDay.day >= since, ReportDay.day < until)
     counted: dict[int, Figures] = {}
-    rooms = (ReportDay.org_id == scope.org.id, ReportDay.code_id == ALL, ReportDay.classroom_id.in_(ids))
+    rooms = _rows(
+        window, lambda t: (t.c.org_id == scope.org.id, t.c.code_id == ALL, t.c.classroom_id.in_(ids))
+    )
     for classroom_id, count, new_count, placed in db.session.execute(
-        select(ReportDay.classroom_id, *_sums()).where(*rooms, *in_window).group_by(ReportDay.classroom_id)
+        select(
+            rooms.c.classroom_id,
+            func.sum(rooms.c.redemptions),
+            func.sum(rooms.c.new_members),
+            func.sum(rooms.c.placed),
+        ).group_by(rooms.c.classroom_id)
     ):
         counted[classroom_id] = Figures(count, new_count, placed) if scope.admin else Figures(placed=placed)
     if not scope.admin:
         # Only the codes in scope count: a code that also places people in a
         # classroom one does not manage is not theirs.
-        redemptions, new, _ = _sums()
+        codes = _rows(window, lambda table: _scoped_codes(scope, table, None))
         for classroom_id, count, new_count in db.session.execute(
-            select(CodeClassroom.classroom_id, redemptions, new)
-            .join(ReportDay, ReportDay.code_id == CodeClassroom.code_id)
-            .where(*_code_rows(scope), CodeClassroom.classroom_id.in_(ids), *in_window)
+            select(CodeClassroom.classroom_id, func.sum(codes.c.redemptions), func.sum(codes.c.new_members))
+            .join(codes, codes.c.code_id == CodeClassroom.code_id)
+            .where(CodeClassroom.classroom_id.in_(ids))
             .group_by(CodeClassroom.classroom_id)
         ):
             figures = counted.setdefault(classroom_id, Figures())
@@ -445,7 +483,7 @@ def organization_report(scope: Scope, period: Period, today: date) -> Report:
     line = timeline(scope.org, in_scope(scope), period, today)
     window = _window(line)
     return Report(
-        line, line.figures, codes=code_lines(scope, [], window), classrooms=classroom_lines(scope, window)
+        line, line.figures, codes=code_lines(scope, None, window), classrooms=classroom_lines(scope, window)
     )
 
 
@@ -456,7 +494,7 @@ def classroom_report(scope: Scope, classroom: Classroom, period: Period, today: 
     return Report(
         line,
         line.figures,
-        codes=code_lines(scope, [ReportDay.code_id.in_(_codes_of(classroom))], _window(line)),
+        codes=code_lines(scope, _codes_of(classroom), _window(line)),
         seats_taken=classroom.seats_used,
         seat_allotment=classroom.seat_allotment,
         members=members_of(classroom),
