@@ -26,6 +26,7 @@ from codes.models import (
     Organization,
     Redemption,
     ReportDay,
+    ReportMonth,
     User,
     utcnow,
 )
@@ -89,7 +90,18 @@ def stored(org_id):
         (r.code_id, r.classroom_id, r.day): (r.redemptions, r.new_members, r.placed)
         for r in db.session.scalars(select(ReportDay).where(ReportDay.org_id == org_id))
     }
-    return {key: row for key, row in rows.items() if any(row)}
+    kept = {key: row for key, row in rows.items() if any(row)}
+    # Each month's row is the sum of its days' rows.
+    months: dict = {}
+    for (code_id, classroom_id, day), row in kept.items():
+        key = (code_id, classroom_id, day.replace(day=1))
+        months[key] = tuple(x + y for x, y in zip(months.get(key, (0, 0, 0)), row, strict=True))
+    month_rows = {
+        (r.code_id, r.classroom_id, r.month): (r.redemptions, r.new_members, r.placed)
+        for r in db.session.scalars(select(ReportMonth).where(ReportMonth.org_id == org_id))
+    }
+    assert {key: row for key, row in month_rows.items() if any(row)} == months
+    return kept
 
 
 def roster(rows):
