@@ -1,0 +1,84 @@
+"""The audit log's CSV export of one organization, timed: wall clock, the app
+process's CPU and the statements run, median of --runs, of every event streamed
+through the Flask test client. The organization is built as bench/growth.py
+builds its sizes (rows written straight into the tables), beside another
+organization: --students 10000 makes about 24,000 events, S2's log.
+
+    .venv/bin/python bench/export_audit.py --students 10000            # SQLite in a temporary file
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:55432/codes_audit_bench \\
+        .venv/bin/python bench/export_audit.py --students 10000
+
+The database named by DATABASE_URL is emptied first: its name must contain "bench".
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import growth  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+
+from codes.auth.operations import create_user  # noqa: E402
+from codes.extensions import db  # noqa: E402
+from codes.models import utcnow  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--students", type=int, default=10_000)
+    parser.add_argument("--codes", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL")
+    if url and "bench" not in url:
+        sys.exit('DATABASE_URL must name a database whose name contains "bench": it is emptied')
+    folder = tempfile.TemporaryDirectory()
+    url = url or f"sqlite:///{folder.name}/audit.db"
+    app = growth.app_for(url)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        admin = create_user("Bench Admin", "admin@bench.example", "bench-password-123", verified=True)
+        db.session.commit()
+        began = time.perf_counter()
+        rng = random.Random(2027)
+        growth.build_org(admin, "Beside", args.students // 10, args.codes // 10, rng, utcnow())
+        world = growth.build_org(admin, "Audit", args.students, args.codes, rng, utcnow())
+        db.session.commit()
+        print(f"{world['events']:,} events built in {time.perf_counter() - began:.1f} s", flush=True)
+        admin_id = admin.id
+        statements = [0]
+        event.listen(
+            db.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1)
+        )
+        db.session.remove()
+    client = growth.signed_in(app, admin_id)
+    path = f"/orgs/{world['org']}/audit.csv"
+    growth.drain(client.get(path))
+    wall, cpu, counted = [], [], []
+    for _ in range(args.runs):
+        statements[0] = 0
+        began, used = time.perf_counter(), time.process_time()
+        size = growth.drain(client.get(path))
+        wall.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - used)
+        counted.append(statements[0])
+    print(
+        f"{url.split(':')[0]}: {size / 2**20:.1f} MiB, "
+        f"wall {statistics.median(wall):.2f} s, app CPU {statistics.median(cpu):.2f} s, "
+        f"{statistics.median(counted)} statements "
+        f"(median of {args.runs}; os.getloadavg() {os.getloadavg()[0]:.1f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
