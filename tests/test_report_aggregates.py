@@ -361,3 +361,47 @@ def test_the_report_page_says_how_many_new_members_a_roster_placed(placed, clien
     room = soup(client.get(f"/classrooms/{room2.id}/reports"))
     assert room.find(id="fig-new").get_text(strip=True) == "2"
     assert room.find(id="fig-redemptions").get_text(strip=True) == "0"
+
+
+def test_a_period_of_several_months_counts_as_its_days(any_db_app, monkeypatch):
+    """The code and classroom tables of a long period read month rows for its
+    whole months and day rows for its ends; they give what its days alone give,
+    for an admin and for a leader, whatever day the period starts and ends on."""
+    rng = random.Random(2027)
+    make = Factory()
+    org = make.org(timezone="America/New_York")
+    rooms = [make.classroom(org, f"Room {n}") for n in range(3)]
+    codes = [make.code(org, f"MONTHS-{n}-2027", classrooms=[rooms[n % 3]]) for n in range(4)]
+    shared = make.code(org, "MONTHS-BOTH-2027", classrooms=rooms[:2])
+    leo = make.user("Leo Leader")
+    make.join(org, leo)
+    orgs.add_leader(org.admin, rooms[1], leo.id)
+    start = utcnow() - timedelta(days=130)
+    for n in range(120):
+        code = rng.choice([*codes, shared])
+        redeem(make.user(f"Student {n}"), code.text, now=start + timedelta(hours=rng.randint(0, 130 * 24)))
+        db.session.commit()
+    today = reports.today_in(org)
+    first = today - timedelta(days=130)
+    windows = [
+        (first, today + timedelta(days=1)),
+        (first.replace(day=1), today.replace(day=1)),
+        (first + timedelta(days=20), today - timedelta(days=9)),
+        (today.replace(day=1), today + timedelta(days=1)),
+    ]
+
+    def tables(scope, window):
+        lines = reports.code_lines(scope, None, window)
+        rooms_ = reports.classroom_lines(scope, window)
+        return (
+            [(line.code.text, line.figures.redemptions, line.figures.redeemed_new) for line in lines],
+            [(line.classroom.name, line.figures.redemptions, line.figures.redeemed_new) for line in rooms_],
+        )
+
+    scopes = [Scope(org.admin, org), Scope(leo, org)]
+    read = {(s.admin, w): tables(s, w) for s in scopes for w in windows}
+    assert any(len(reports._spans(w)) == 3 for w in windows)
+    monkeypatch.setattr(reports, "_spans", lambda window: [(ReportDay.__table__, *window)])
+    days = {(s.admin, w): tables(s, w) for s in scopes for w in windows}
+    assert read == days
+    assert sum(r for _, r, _ in days[(True, windows[0])][0]) == 120
