@@ -15,7 +15,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,9 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import growth  # noqa: E402
 
-from codes.auth.operations import create_user  # noqa: E402
 from codes.extensions import db  # noqa: E402
-from codes.models import utcnow  # noqa: E402
+from codes.models import User, utcnow  # noqa: E402
 
 
 def main():
@@ -36,17 +34,9 @@ def main():
     parser.add_argument("--students", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL")
-    if url and "bench" not in url:
-        sys.exit('DATABASE_URL must name a database whose name contains "bench": it is emptied')
-    folder = tempfile.TemporaryDirectory()
-    url = url or f"sqlite:///{folder.name}/export.db"
-    app = growth.app_for(url)
+    app, url, admin_id, folder = growth.empty_app("export")
     with app.app_context():
-        db.drop_all()
-        db.create_all()
-        admin = create_user("Bench Admin", "admin@bench.example", "bench-password-123", verified=True)
-        db.session.commit()
+        admin = db.session.get(User, admin_id)
         began = time.perf_counter()
         world = growth.build_org(admin, "Export", args.students, args.codes, random.Random(2027), utcnow())
         db.session.commit()

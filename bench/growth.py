@@ -78,6 +78,25 @@ def app_for(url):
     )
 
 
+def empty_app(name):
+    """The app on the database DATABASE_URL names, or on a temporary SQLite file,
+    emptied, with a bench admin: (app, url, the admin's id, the temporary folder,
+    which must be kept while the app runs). DATABASE_URL must name a database
+    whose name contains "bench", since it is emptied."""
+    url = os.environ.get("DATABASE_URL")
+    if url and "bench" not in url:
+        sys.exit('DATABASE_URL must name a database whose name contains "bench": it is emptied')
+    folder = tempfile.TemporaryDirectory()
+    url = url or f"sqlite:///{folder.name}/{name}.db"
+    app = app_for(url)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        admin = create_user("Bench Admin", "admin@bench.example", "bench-password-123", verified=True)
+        db.session.commit()
+        return app, url, admin.id, folder
+
+
 def _chunks(rows):
     batch = []
     for row in rows:
