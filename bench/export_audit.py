@@ -12,9 +12,7 @@ The database named by DATABASE_URL is emptied first: its name must contain "benc
 """
 
 import argparse
-import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import growth  # noqa: E402
-from sqlalchemy import event  # noqa: E402
 
 from codes.extensions import db  # noqa: E402
 from codes.models import User, utcnow  # noqa: E402
@@ -46,28 +43,10 @@ def main():
         db.session.commit()
         print(f"{world['events']:,} events built in {time.perf_counter() - began:.1f} s", flush=True)
         admin_id = admin.id
-        statements = [0]
-        event.listen(
-            db.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1)
-        )
         db.session.remove()
     client = growth.signed_in(app, admin_id)
     path = f"/orgs/{world['org']}/audit.csv"
-    growth.drain(client.get(path))
-    wall, cpu, counted = [], [], []
-    for _ in range(args.runs):
-        statements[0] = 0
-        began, used = time.perf_counter(), time.process_time()
-        size = growth.drain(client.get(path))
-        wall.append(time.perf_counter() - began)
-        cpu.append(time.process_time() - used)
-        counted.append(statements[0])
-    print(
-        f"{url.split(':')[0]}: {size / 2**20:.1f} MiB, "
-        f"wall {statistics.median(wall):.2f} s, app CPU {statistics.median(cpu):.2f} s, "
-        f"{statistics.median(counted)} statements "
-        f"(median of {args.runs}; os.getloadavg() {os.getloadavg()[0]:.1f})"
-    )
+    growth.time_download(app, client, path, args.runs)
 
 
 if __name__ == "__main__":

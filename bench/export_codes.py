@@ -11,9 +11,7 @@ The database named by DATABASE_URL is emptied first: its name must contain "benc
 """
 
 import argparse
-import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -45,18 +43,7 @@ def main():
         db.session.remove()
     client = growth.signed_in(app, admin_id)
     path = f"/orgs/{world['org']}/bulk/export.csv?status=all"
-    growth.drain(client.get(path))
-    wall, cpu = [], []
-    for _ in range(args.runs):
-        began, used = time.perf_counter(), time.process_time()
-        size = growth.drain(client.get(path))
-        wall.append(time.perf_counter() - began)
-        cpu.append(time.process_time() - used)
-    print(
-        f"{url.split(':')[0]}: {size / 2**20:.1f} MiB, "
-        f"wall {statistics.median(wall):.2f} s, app CPU {statistics.median(cpu):.2f} s "
-        f"(median of {args.runs}; os.getloadavg() {os.getloadavg()[0]:.1f})"
-    )
+    growth.time_download(app, client, path, args.runs)
 
 
 if __name__ == "__main__":

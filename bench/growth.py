@@ -375,6 +375,28 @@ def median_ms(call, runs):
     return statistics.median(spent)
 
 
+def time_download(app, client, path, runs):
+    """Stream a download `runs` times after one warm-up; print its size and the
+    medians of the wall clock, the app process's CPU and the statements run."""
+    with app.app_context():
+        statements = Statements(db.engine)
+        backend = db.engine.dialect.name
+    drain(client.get(path))
+    wall, cpu, counted, sizes = [], [], [], []
+    for _ in range(runs):
+        began, used = time.perf_counter(), time.process_time()
+        seen = statements.during(lambda: sizes.append(drain(client.get(path))))
+        wall.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - used)
+        counted.append(len(seen))
+    print(
+        f"{backend}: {sizes[-1] / 2**20:.1f} MiB, "
+        f"wall {statistics.median(wall):.2f} s, app CPU {statistics.median(cpu):.2f} s, "
+        f"{statistics.median(counted)} statements "
+        f"(median of {runs}; os.getloadavg() {os.getloadavg()[0]:.1f})"
+    )
+
+
 def pages(world):
     o, room = world["org"], world["room"]
     bulk, people, audit = f"/orgs/{o}/bulk", f"/orgs/{o}/users", f"/orgs/{o}/audit"

@@ -2,7 +2,7 @@
 database that already has rows, on SQLite and PostgreSQL."""
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from flask_migrate import upgrade
@@ -192,4 +192,48 @@ def test_the_report_days_are_filled_from_the_history(initial_app):
         (7, 0, "2027-03-15"): (2, 1, 0),
         (0, 1, "2027-03-15"): (2, 1, 0),
         (0, 2, "2027-03-15"): (2, 1, 1),
+    }
+
+
+def test_the_report_months_are_the_sums_of_the_days_already_there(initial_app):
+    """f1month00001 sums the report days already there month by month, by
+    organization, code and classroom; a month with no day gets no row."""
+    upgrade(revision="f1search0001")
+    for org_id, name in ((1, "Oak"), (2, "Elm")):
+        run(
+            "INSERT INTO organizations (id, name, timezone, seats_taken, created_at, welcome_mail) "
+            "VALUES (:id, :name, 'UTC', 0, CURRENT_TIMESTAMP, :yes)",
+            id=org_id,
+            name=name,
+            yes=True,
+        )
+    day = (
+        "INSERT INTO report_days (org_id, code_id, classroom_id, day, redemptions, new_members, placed) "
+        "VALUES (:org, :code, :room, :day, :r, :n, :p)"
+    )
+    for org, code, room, on, r, n, p in (
+        (1, 0, 0, "2027-01-31", 2, 1, 0),
+        (1, 0, 0, "2027-02-01", 3, 2, 1),
+        (1, 0, 0, "2027-02-28", 4, 0, 2),
+        (1, 7, 0, "2027-02-01", 3, 2, 0),
+        (1, 7, 0, "2027-02-15", 1, 1, 0),
+        (1, 0, 5, "2027-02-01", 3, 2, 1),
+        (2, 0, 0, "2027-02-10", 9, 9, 0),
+        (1, 0, 0, "2027-04-01", 1, 1, 0),
+    ):
+        run(day, org=org, code=code, room=room, day=date.fromisoformat(on), r=r, n=n, p=p)
+    upgrade()
+    months = {
+        (org_id, code_id, classroom_id, str(month)): (redemptions, new, placed)
+        for org_id, code_id, classroom_id, month, redemptions, new, placed in run(
+            "SELECT org_id, code_id, classroom_id, month, redemptions, new_members, placed FROM report_months"
+        ).all()
+    }
+    assert months == {
+        (1, 0, 0, "2027-01-01"): (2, 1, 0),
+        (1, 0, 0, "2027-02-01"): (7, 2, 3),
+        (1, 7, 0, "2027-02-01"): (4, 3, 0),
+        (1, 0, 5, "2027-02-01"): (3, 2, 1),
+        (2, 0, 0, "2027-02-01"): (9, 9, 0),
+        (1, 0, 0, "2027-04-01"): (1, 1, 0),
     }

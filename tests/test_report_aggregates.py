@@ -401,7 +401,8 @@ def test_a_period_of_several_months_counts_as_its_days(any_db_app, monkeypatch):
     scopes = [Scope(org.admin, org), Scope(leo, org)]
     read = {(s.admin, w): tables(s, w) for s in scopes for w in windows}
     assert any(len(reports._spans(w)) == 3 for w in windows)
-    monkeypatch.setattr(reports, "_spans", lambda window: [(ReportDay.__table__, *window)])
+    day_rows = ReportDay.__table__
+    monkeypatch.setattr(reports, "_spans", lambda window: [(day_rows, day_rows.c.day, *window)])
     days = {(s.admin, w): tables(s, w) for s in scopes for w in windows}
     assert read == days
     assert sum(r for _, r, _ in days[(True, windows[0])][0]) == 120

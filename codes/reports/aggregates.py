@@ -94,10 +94,9 @@ def _add(rows: Counter[tuple[int, int, int, date, str]]) -> None:
     days: dict[tuple[int, int, int, date], dict[str, int]] = {}
     months: dict[tuple[int, int, int, date], dict[str, int]] = {}
     for (org_id, code_id, classroom_id, day, column), count in rows.items():
-        days.setdefault((org_id, code_id, classroom_id, day), dict.fromkeys(COUNTS, 0))[column] += count
-        months.setdefault((org_id, code_id, classroom_id, month_of(day)), dict.fromkeys(COUNTS, 0))[
-            column
-        ] += count
+        for merged, bucket in ((days, day), (months, month_of(day))):
+            counts = merged.setdefault((org_id, code_id, classroom_id, bucket), dict.fromkeys(COUNTS, 0))
+            counts[column] += count
     for model, key, merged in ((ReportDay, _KEY, days), (ReportMonth, _MONTH_KEY, months)):
         values = [dict(zip(key, k, strict=True), **counts) for k, counts in sorted(merged.items())]
         for start in range(0, len(values), CHUNK):
@@ -124,20 +123,34 @@ def count_redemption(org_id: int, code_id: int, took_seat: bool, at: datetime) -
     the code's lock that counting its use took, so a change of its classrooms
     is either wholly before or wholly after)."""
     day = day_of(_zone_now(org_id), at)
-    new = 1 if took_seat else 0
     for model, key, bucket in ((ReportDay, _KEY, day), (ReportMonth, _MONTH_KEY, month_of(day))):
-
-        def row(code, classroom, bucket=bucket):
-            # The day bound as a date (no CAST: SQLite would make it a number).
-            return select(_int(org_id), code, classroom, literal(bucket, Date), _int(1), _int(new), _int(0))
-
-        # The rows in the order of their key (the classrooms by their index), as _add writes them.
-        rows = union_all(
-            row(_int(ALL), _int(ALL)),
-            row(_int(ALL), CodeClassroom.classroom_id).where(CodeClassroom.code_id == code_id),
-            row(_int(code_id), _int(ALL)),
+        statement = _insert(model).from_select(
+            _columns(model, key), _redemption_rows(org_id, code_id, took_seat, bucket)
         )
-        database.execute(_adding(_insert(model).from_select(_columns(model, key), rows), key))
+        database.execute(_adding(statement, key))
+
+
+def _redemption_rows(org_id: int, code_id: int, took_seat: bool, bucket: date):
+    """A redemption's rows of one day or month, in the order of their key (the
+    classrooms by their index), as _add writes them."""
+
+    def row(code, classroom):
+        # The day bound as a date (no CAST: SQLite would make it a number).
+        return select(
+            _int(org_id),
+            code,
+            classroom,
+            literal(bucket, Date),
+            _int(1),
+            _int(1 if took_seat else 0),
+            _int(0),
+        )
+
+    return union_all(
+        row(_int(ALL), _int(ALL)),
+        row(_int(ALL), CodeClassroom.classroom_id).where(CodeClassroom.code_id == code_id),
+        row(_int(code_id), _int(ALL)),
+    )
 
 
 def count_placements(org_id: int, placements: Iterable[tuple[int, datetime]]) -> None:

@@ -218,12 +218,9 @@ def _codes_in_scope(scope: Scope) -> Select:
 
 
 def _code_rows(scope: Scope, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
-    """The rows of codes (the scope's: for others than an admin, those whose
+    """The day rows of codes (the scope's: for others than an admin, those whose
     every target they manage, deleted ones included)."""
-    rows = [ReportDay.org_id == scope.org.id, ReportDay.code_id != ALL, ReportDay.classroom_id == ALL]
-    if not scope.admin:
-        rows.append(ReportDay.code_id.in_(_codes_in_scope(scope)))
-    return rows + list(conditions)
+    return _scoped_codes(scope, ReportDay.__table__, None) + list(conditions)
 
 
 def _days(*conditions):
@@ -336,34 +333,33 @@ def _window(timeline_):
     return timeline_.buckets[0].start, next_start(timeline_.buckets[-1].start, timeline_.unit)
 
 
-def _spans(window: tuple[date, date]) -> list[tuple[Any, date, date]]:
-    """Where a window's rows are: month rows (models.ReportMonth) for the whole
-    months inside it, day rows for the days before the first and after the last."""
+def _spans(window: tuple[date, date]) -> list[tuple[Any, Any, date, date]]:
+    """Where a window's rows are, as (table, its day or month column, since,
+    until): month rows (models.ReportMonth) for the whole months inside it, day
+    rows for the days before the first and after the last."""
     since, until = window
+    days, months = ReportDay.__table__, ReportMonth.__table__
     first = since if since.day == 1 else next_start(since.replace(day=1), "month")
     last = until.replace(day=1)
     if first >= last:
-        return [(ReportDay.__table__, since, until)]
-    spans = [(ReportDay.__table__, since, first), (ReportMonth.__table__, first, last)]
-    spans.append((ReportDay.__table__, last, until))
-    return [(t, a, b) for t, a, b in spans if a < b]
+        return [(days, days.c.day, since, until)]
+    spans = [
+        (days, days.c.day, since, first),
+        (months, months.c.month, first, last),
+        (days, days.c.day, last, until),
+    ]
+    return [span for span in spans if span[2] < span[3]]
 
 
 def _rows(window: tuple[date, date], where: Callable[[Any], Iterable[ColumnElement[bool]]]) -> Any:
     """The rows of a window, as a subquery (code_id, classroom_id, redemptions,
     new_members, placed); where(table) gives the conditions on each table."""
-    parts = []
-    for table, since, until in _spans(window):
-        bucket = table.c.day if "day" in table.c else table.c.month
-        parts.append(
-            select(
-                table.c.code_id,
-                table.c.classroom_id,
-                table.c.redemptions,
-                table.c.new_members,
-                table.c.placed,
-            ).where(*where(table), bucket >= since, bucket < until)
-        )
+    parts = [
+        select(
+            table.c.code_id, table.c.classroom_id, table.c.redemptions, table.c.new_members, table.c.placed
+        ).where(*where(table), bucket >= since, bucket < until)
+        for table, bucket, since, until in _spans(window)
+    ]
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
 
 
