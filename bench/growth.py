@@ -8,7 +8,9 @@ then times every staff page and fragment of issue 16 through the Flask test
 client (median of --runs), the CSV exports, a redemption (a new student, and a
 member's second code) and the profile, and prints a table with the S3/S1
 ratios and the statements each page runs. With --explain (PostgreSQL) it
-prints the plan of every SELECT each page runs in the largest world.
+prints the plan of every SELECT each page runs in the largest world; with
+--pages (PostgreSQL) the pages of shared buffers each statement of a
+redemption touches at each size, which the machine's load does not change.
 
     .venv/bin/python bench/growth.py                         # SQLite in a temporary file
     .venv/bin/python bench/growth.py --sizes 1,2             # the small worlds only
@@ -19,6 +21,7 @@ The database named by DATABASE_URL is emptied first: its name must contain "benc
 """
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -337,6 +340,61 @@ class Statements:
         return list(self.seen)
 
 
+class Pages:
+    """The pages of shared buffers each statement touches while `recording`
+    (PostgreSQL): its plan with buffer counts, from the server's auto_explain
+    module (loaded per session, which needs a superuser, as the bench's is),
+    sent back to the client as a notice. Counts of pages, unlike times, do not
+    move with the machine's load."""
+
+    SETTINGS = (
+        "log_min_duration = 0",
+        "log_analyze = on",
+        "log_buffers = on",
+        "log_timing = off",
+        "log_nested_statements = on",
+        "log_format = json",
+        "log_level = notice",
+    )
+
+    def __init__(self, engine):
+        self.plans = None
+        event.listen(engine, "connect", self.connected)
+        event.listen(engine, "begin", self.began)
+        engine.dispose()  # every connection from now on has the module and the handler
+
+    def connected(self, dbapi_connection, record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("LOAD 'auto_explain'")
+        dbapi_connection.commit()
+        dbapi_connection.add_notice_handler(self.heard)
+
+    def began(self, conn):
+        if self.plans is not None:
+            for setting in self.SETTINGS:
+                conn.exec_driver_sql(f"SET LOCAL auto_explain.{setting}")
+
+    def heard(self, diagnostic):
+        said = diagnostic.message_primary or ""
+        if self.plans is not None and "plan:" in said:
+            self.plans.append(json.loads(said.split("plan:", 1)[1]))
+
+    def during(self, call):
+        """[(pages touched, of which read from outside shared buffers, statement)]"""
+        self.plans = []
+        try:
+            call()
+        finally:
+            plans, self.plans = self.plans, None
+        touched = []
+        for plan in plans:
+            top = plan["Plan"]
+            read = top.get("Shared Read Blocks", 0)
+            pages = top.get("Shared Hit Blocks", 0) + read + top.get("Local Hit Blocks", 0)
+            touched.append((pages, read, " ".join(plan["Query Text"].split())))
+        return touched
+
+
 def signed_in(app, user_id):
     """A test client logged in as the user, by a session record as logging in makes."""
     with app.app_context():
@@ -425,15 +483,16 @@ def exports(world):
     ]
 
 
-def new_people(app, world, count, member):
-    """`count` people signed in: new to the organization, or members already."""
+def new_people(app, world, count, member, tag=""):
+    """`count` people signed in: new to the organization, or members already
+    (their addresses told apart from other calls' by `tag`)."""
     with app.app_context():
         first = db.session.scalar(select(db.func.coalesce(db.func.max(User.id), 0))) + 1
         rows = [
             dict(
-                name=f"Redeemer {world['org']}-{member}-{n}",
-                email=f"r{world['org']}{'m' if member else 'n'}{n}@bench.example",
-                email_key=f"r{world['org']}{'m' if member else 'n'}{n}@bench.example",
+                name=f"Redeemer {world['org']}-{member}-{tag}{n}",
+                email=f"r{world['org']}{'m' if member else 'n'}{tag}{n}@bench.example",
+                email_key=f"r{world['org']}{'m' if member else 'n'}{tag}{n}@bench.example",
                 password_hash="!",
                 email_verified=True,
             )
@@ -472,6 +531,34 @@ def redemption_ms(app, world, runs, member):
     return statistics.median(spent[1:]), people[0]
 
 
+def redemption_pages(app, world, pages, member):
+    """The pages each statement of one redemption touches (after one untimed)."""
+    first, second = new_people(app, world, 2, member, tag="p")
+    code = world["join_codes"][3]
+    ok(first.post("/redeem", data={"code": code}, headers=HX))
+    return pages.during(lambda: ok(second.post("/redeem", data={"code": code}, headers=HX)))
+
+
+def print_pages(touched):
+    """Each redemption's pages at each size, and the statements whose pages differ."""
+    print("\nPages of shared buffers a redemption touches (auto_explain); read from outside them in brackets")
+    for member in (False, True):
+        name = "a member's second code" if member else "a new student"
+        sizes = sorted(touched[member])
+        totals = []
+        for size in sizes:
+            seen = touched[member][size]
+            totals.append(f"S{size} {sum(p for p, _, _ in seen)} [{sum(r for _, r, _ in seen)}]")
+        print(f"  redeem, {name}: " + ", ".join(totals))
+        smallest, largest = touched[member][sizes[0]], touched[member][sizes[-1]]
+        if [q for *_, q in smallest] != [q for *_, q in largest]:
+            print("    (not the same statements at each size)")
+            continue
+        for (small, _, query), (large, read, _) in zip(smallest, largest, strict=True):
+            if small != large:
+                print(f"    S{sizes[0]} {small} → S{sizes[-1]} {large} [{read}]: {query[:110]}")
+
+
 def explain(app, statements):
     """PostgreSQL's plan of each SELECT a page ran."""
     with app.app_context():
@@ -489,11 +576,13 @@ def explain(app, statements):
             raw.close()
 
 
-def measure(app, admin_id, worlds, runs, want_explain):
+def measure(app, admin_id, worlds, runs, want_explain, want_pages=False):
     dialect = None
     with app.app_context():
         dialect = db.engine.dialect.name
         statements = Statements(db.engine)
+        buffers = Pages(db.engine) if want_pages and dialect == "postgresql" else None
+    touched = {False: {}, True: {}}
     admin = signed_in(app, admin_id)
     results = {}  # name -> {size: (ms, statements)}
     plans = {}
@@ -515,6 +604,8 @@ def measure(app, admin_id, worlds, runs, want_explain):
             name = "redeem, a member's second code" if member else "redeem, a new student"
             ms, person = redemption_ms(app, world, runs, member)
             results.setdefault(name, {})[size] = (ms, None)
+            if buffers is not None:
+                touched[member][size] = redemption_pages(app, world, buffers, member)
         ms = median_ms(lambda person=person: ok(person.get("/profile")), runs)
         results.setdefault("profile (student)", {})[size] = (ms, None)
         print(f"S{size} measured", flush=True)
@@ -532,6 +623,8 @@ def measure(app, admin_id, worlds, runs, want_explain):
         if 1 in by_size and 3 in by_size and by_size[1][0]:
             ratio = f"{by_size[3][0] / by_size[1][0]:.1f}"
         print(f"| {name} | " + " | ".join(cells) + f" | {ratio} |")
+    if buffers is not None:
+        print_pages(touched)
     if want_explain and dialect == "postgresql":
         print(f"\nPostgreSQL plans at S{largest}")
         for name, seen in plans.items():
@@ -544,6 +637,11 @@ def main():
     parser.add_argument("--sizes", default="1,2,3", help="which of S1, S2, S3 to build (1,2,3)")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--explain", action="store_true", help="print PostgreSQL's plans at the largest size")
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="print the pages each statement of a redemption reads (PostgreSQL)",
+    )
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     url = os.environ.get("DATABASE_URL")
@@ -552,7 +650,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         app = app_for(url or f"sqlite:///{tmp}/growth.db")
         admin_id, worlds = build(app, sizes)
-        measure(app, admin_id, worlds, args.runs, args.explain)
+        measure(app, admin_id, worlds, args.runs, args.explain, args.pages)
         with app.app_context():
             db.engine.dispose()
 
