@@ -460,3 +460,67 @@ def test_a_period_of_several_months_counts_as_its_days(any_db_app, monkeypatch):
     days = {(s.admin, w): tables(s, w) for s in scopes for w in windows}
     assert read == days
     assert sum(r for _, r, _ in days[(True, windows[0])][0]) == 120
+
+
+def test_all_time_from_the_totals_gives_the_tables_its_days_give(any_db_app, monkeypatch):
+    """ "All time"'s tables read the totals; they give what the day rows of every
+    day give, in the same order (most redeemed first, ties by text, one code
+    renamed), for an admin and for a leader, for the organization and for a
+    classroom."""
+    rng = random.Random(2028)
+    make = Factory()
+    org = make.org(timezone="Asia/Kolkata")
+    rooms = [make.classroom(org, f"Room {n}") for n in range(3)]
+    codes = [make.code(org, f"TOTAL-{n:02d}-2027", classrooms=[rooms[n % 3]]) for n in range(24)]
+    codes.append(make.code(org, "TOTAL-BOTH-2027", classrooms=rooms[:2]))
+    leo = make.user("Leo Leader")
+    make.join(org, leo)
+    orgs.add_leader(org.admin, rooms[1], leo.id)
+    start = utcnow() - timedelta(days=400)
+    for n in range(90):
+        # Most codes used once or twice: ties at the table's last rows.
+        code = codes[7] if n == 0 else rng.choice(codes[:3] * 6 + codes)
+        redeem(make.user(f"Student {n}"), code.text, now=start + timedelta(hours=rng.randint(0, 400 * 24)))
+        db.session.commit()
+    scope = Scope(org.admin, org)
+    renamed = codes[7]
+    update_code(
+        org.admin,
+        scope,
+        renamed,
+        CodeInput(text="TOTAL-AAA-2027", classroom_ids=[rooms[2].id, rooms[1].id], max_uses=None),
+    )
+    db.session.commit()
+    today = reports.today_in(org)
+    window = (date(2000, 1, 1), today + timedelta(days=1))
+
+    def tables(scope, window):
+        lines = [reports.code_lines(scope, room, window) for room in (None, *rooms)]
+        return (
+            [
+                [(line.code.text, line.figures.redemptions, line.figures.redeemed_new) for line in ls]
+                for ls in lines
+            ],
+            [
+                (
+                    line.classroom.name,
+                    line.figures.redemptions,
+                    line.figures.redeemed_new,
+                    line.figures.placed,
+                )
+                for line in reports.classroom_lines(scope, window)
+            ],
+        )
+
+    scopes = [scope, Scope(leo, org)]
+    from_totals = [tables(s, None) for s in scopes]
+    day_rows = ReportDay.__table__
+    monkeypatch.setattr(reports, "_spans", lambda window: [(day_rows, day_rows.c.day, *window)])
+    from_days = [tables(s, window) for s in scopes]
+    assert from_totals == from_days
+    admin_codes, leader_codes = from_totals[0][0][0], from_totals[1][0][0]
+    assert len(admin_codes) == reports.MAX_TABLE_CODES and 0 < len(leader_codes) < len(admin_codes)
+    assert admin_codes == sorted(admin_codes, key=lambda line: (-line[1], line[0]))
+    assert admin_codes[-1][1] == admin_codes[-2][1], "the last rows tie"
+    # The renamed code, in both its classrooms now, under its new text.
+    assert all("TOTAL-AAA-2027" in [text for text, *_ in table] for table in from_totals[0][0][2:])
