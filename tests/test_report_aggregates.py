@@ -482,6 +482,12 @@ def test_all_time_from_the_totals_gives_the_tables_its_days_give(any_db_app, mon
         code = codes[7] if n == 0 else rng.choice(codes[:3] * 6 + codes)
         redeem(make.user(f"Student {n}"), code.text, now=start + timedelta(hours=rng.randint(0, 400 * 24)))
         db.session.commit()
+    upload_roster(
+        org.admin,
+        org,
+        roster([("new1@example.org", "New One", "Room 1"), ("new2@example.org", "New Two", "Room 2")]),
+    )
+    db.session.commit()
     scope = Scope(org.admin, org)
     renamed = codes[7]
     update_code(
@@ -524,3 +530,4 @@ def test_all_time_from_the_totals_gives_the_tables_its_days_give(any_db_app, mon
     assert admin_codes[-1][1] == admin_codes[-2][1], "the last rows tie"
     # The renamed code, in both its classrooms now, under its new text.
     assert all("TOTAL-AAA-2027" in [text for text, *_ in table] for table in from_totals[0][0][2:])
+    assert [placed for *_, placed in from_totals[1][1]] == [1], "the leader's classroom, a roster's person"

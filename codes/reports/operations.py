@@ -330,10 +330,9 @@ def timeline(
     return Timeline(period, unit, buckets)
 
 
-def _window(timeline_: "Timeline", period: Period) -> tuple[date, date] | None:
+def _window(timeline_: Timeline, period: Period) -> tuple[date, date] | None:
     """The days a timeline's tables count; None for "all time": they read the
-    totals since the start (models.ReportTotal), which are the sums of every
-    day, the days the timeline starts with and those after today alike."""
+    totals since the start (models.ReportTotal), the sums of every day."""
     if period.count is None:
         return None
     return timeline_.buckets[0].start, next_start(timeline_.buckets[-1].start, timeline_.unit)
