@@ -23,7 +23,9 @@ And to its total since the start (models.ReportTotal), by the same function in
 the same transaction: each code's and each classroom's, and a code's again for
 each classroom it places people in now (which its move takes away or gives),
 so that "all time" reads a report's table of codes from an index, in order.
-The organization's own row has no total: its timeline reads its days.
+The organization's own row has no total: its timeline reads its days. A code's
+totals carry its text, which its change writes there too (rename_code): the
+table orders its ties by it.
 
 Deactivating, pausing or deleting a code, and taking people out of a classroom
 or moving them, change no figure: what happened stays."""
