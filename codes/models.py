@@ -485,6 +485,39 @@ class ReportMonth(db.Model):
     placed: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ReportTotal(db.Model):
+    """An organization's report figures since the start, kept in the same
+    transactions as its days (ReportDay): one row per code (classroom_id 0), per
+    classroom (code_id 0), and per code and each classroom it places people in
+    now (the code's redemptions, as that classroom counts them). No row for the
+    whole organization: its timeline reads its days. The code's text is kept
+    beside its figures so that one index gives "all time"'s table of the most
+    redeemed codes in its order (most redeemed first, then by text) and stops
+    after the table's rows."""
+
+    __tablename__ = "report_totals"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    code_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The code's text ("" on a classroom's row), as Code.text orders it.
+    code_text: Mapped[str] = mapped_column(String(80), default="")
+    redemptions: Mapped[int] = mapped_column(Integer, default=0)
+    new_members: Mapped[int] = mapped_column(Integer, default=0)
+    placed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The codes of an organization (classroom_id 0) or of a classroom, most redeemed
+# first and then by text: the order of a report's table of codes.
+Index(
+    "ix_report_totals_top",
+    ReportTotal.org_id,
+    ReportTotal.classroom_id,
+    ReportTotal.redemptions.desc(),
+    ReportTotal.code_text,
+)
+
+
 # What became of a JoinRequest.
 PENDING = "pending"
 ACCEPTED = "accepted"

@@ -237,3 +237,78 @@ def test_the_report_months_are_the_sums_of_the_days_already_there(initial_app):
         (2, 0, 0, "2027-02-01"): (9, 9, 0),
         (1, 0, 0, "2027-04-01"): (1, 1, 0),
     }
+
+
+def test_the_report_totals_are_the_sums_of_the_days_already_there(initial_app):
+    """f2totals0001 sums the report days already there by organization, code and
+    classroom (with each code's text), gives each code's again to each classroom
+    it places people in, and makes no row for the whole organization."""
+    upgrade(revision="f1month00001")
+    for org_id, name in ((1, "Oak"), (2, "Elm")):
+        run(
+            "INSERT INTO organizations (id, name, timezone, seats_taken, created_at, welcome_mail) "
+            "VALUES (:id, :name, 'UTC', 0, CURRENT_TIMESTAMP, :yes)",
+            id=org_id,
+            name=name,
+            yes=True,
+        )
+    for classroom_id, org_id in ((5, 1), (6, 1), (9, 2)):
+        run(
+            "INSERT INTO classrooms (id, org_id, name, created_at, seats_used, parents_can_see) "
+            "VALUES (:id, :org, :name, CURRENT_TIMESTAMP, 0, :no)",
+            id=classroom_id,
+            org=org_id,
+            name=f"Room {classroom_id}",
+            no=False,
+        )
+    for code_id, org_id, code_text in ((7, 1, "OAK-SEVEN"), (8, 1, "OAK-EIGHT"), (3, 2, "ELM-THREE")):
+        run(
+            "INSERT INTO codes (id, org_id, text, key, role, uses, allowed_domains, enabled, created_at, "
+            "approval, expected_domains) VALUES (:id, :org, :text, :text, 'student', 0, '', :yes, "
+            "CURRENT_TIMESTAMP, :no, '')",
+            id=code_id,
+            org=org_id,
+            text=code_text,
+            yes=True,
+            no=False,
+        )
+    for code_id, classroom_id in ((7, 5), (7, 6), (8, 6), (3, 9)):
+        run("INSERT INTO code_classrooms (code_id, classroom_id) VALUES (:c, :r)", c=code_id, r=classroom_id)
+    day = (
+        "INSERT INTO report_days (org_id, code_id, classroom_id, day, redemptions, new_members, placed) "
+        "VALUES (:org, :code, :room, :day, :r, :n, :p)"
+    )
+    for org, code, room, on, r, n, p in (
+        (1, 0, 0, "2027-01-31", 5, 4, 1),
+        (1, 0, 0, "2027-02-01", 2, 1, 0),
+        (1, 7, 0, "2027-01-31", 3, 2, 0),
+        (1, 7, 0, "2027-02-01", 1, 1, 0),
+        (1, 8, 0, "2027-01-31", 1, 1, 0),
+        (1, 0, 5, "2027-01-31", 3, 2, 1),
+        (1, 0, 5, "2027-02-01", 1, 1, 0),
+        (1, 0, 6, "2027-01-31", 4, 3, 0),
+        (1, 0, 6, "2027-02-01", 1, 1, 0),
+        (2, 3, 0, "2026-12-10", 9, 9, 0),
+        (2, 0, 9, "2026-12-10", 9, 9, 0),
+    ):
+        run(day, org=org, code=code, room=room, day=date.fromisoformat(on), r=r, n=n, p=p)
+    upgrade()
+    totals = {
+        (org_id, code_id, classroom_id): (text_, redemptions, new, placed)
+        for org_id, code_id, classroom_id, text_, redemptions, new, placed in run(
+            "SELECT org_id, code_id, classroom_id, code_text, redemptions, new_members, placed "
+            "FROM report_totals"
+        ).all()
+    }
+    assert totals == {
+        (1, 7, 0): ("OAK-SEVEN", 4, 3, 0),
+        (1, 8, 0): ("OAK-EIGHT", 1, 1, 0),
+        (1, 0, 5): ("", 4, 3, 1),
+        (1, 0, 6): ("", 5, 4, 0),
+        (1, 7, 5): ("OAK-SEVEN", 4, 3, 0),
+        (1, 7, 6): ("OAK-SEVEN", 4, 3, 0),
+        (1, 8, 6): ("OAK-EIGHT", 1, 1, 0),
+        (2, 3, 0): ("ELM-THREE", 9, 9, 0),
+        (2, 0, 9): ("", 9, 9, 0),
+        (2, 3, 9): ("ELM-THREE", 9, 9, 0),
+    }

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from codes.access import OutOfScope, Scope
+from codes.approval.operations import rotate
 from codes.errors import DomainError
 from codes.extensions import db
 from codes.manage.operations import CodeInput, deactivate, delete_code, update_code
@@ -27,6 +28,7 @@ from codes.models import (
     Redemption,
     ReportDay,
     ReportMonth,
+    ReportTotal,
     User,
     utcnow,
 )
@@ -101,7 +103,41 @@ def stored(org_id):
         for r in db.session.scalars(select(ReportMonth).where(ReportMonth.org_id == org_id))
     }
     assert {key: row for key, row in month_rows.items() if any(row)} == months
+    assert totals(org_id) == totals_of_days(org_id)
     return kept
+
+
+def totals(org_id):
+    """The totals as kept, without rows that came back to nothing:
+    {(code_id, classroom_id): (code text, redemptions, new, placed)}."""
+    db.session.expire_all()
+    rows = {
+        (r.code_id, r.classroom_id): (r.code_text, r.redemptions, r.new_members, r.placed)
+        for r in db.session.scalars(select(ReportTotal).where(ReportTotal.org_id == org_id))
+    }
+    return {key: row for key, row in rows.items() if any(row[1:])}
+
+
+def totals_of_days(org_id):
+    """What the totals should hold, from the day rows as kept: the sum of the
+    days of each code and each classroom, and each code's again in each
+    classroom it places people in now; a code's rows with its text now."""
+    db.session.expire_all()
+    sums: dict = {}
+    for r in db.session.scalars(select(ReportDay).where(ReportDay.org_id == org_id)):
+        if (r.code_id, r.classroom_id) != (0, 0):
+            row = sums.get((r.code_id, r.classroom_id), (0, 0, 0))
+            sums[(r.code_id, r.classroom_id)] = tuple(
+                x + y for x, y in zip(row, (r.redemptions, r.new_members, r.placed), strict=True)
+            )
+    texts = dict(db.session.execute(select(Code.id, Code.text).where(Code.org_id == org_id)).tuples().all())
+    for code_id, classroom_id in db.session.execute(
+        select(CodeClassroom.code_id, CodeClassroom.classroom_id).join(Code).where(Code.org_id == org_id)
+    ):
+        if (code_id, 0) in sums:
+            sums[(code_id, classroom_id)] = sums[(code_id, 0)]
+    rows = {key: (texts.get(key[0], ""), *row) for key, row in sums.items()}
+    return {key: row for key, row in rows.items() if any(row[1:])}
 
 
 def roster(rows):
@@ -196,6 +232,21 @@ def test_a_random_history_keeps_the_aggregates_equal_to_a_recount(any_db_app):
         if roll < 0.89:
             orgs.update_organization(admin, oak, oak.name, rng.choice(ZONES), None, None)
             return "time zone"
+        if roll < 0.93:
+            # A new text, in an order of its own among the codes' (the table's ties).
+            code = rng.choice(codes[:5])
+            data = CodeInput(
+                text=f"OAK-{rng.choice('ABCXYZ')}{rng.randint(100, 999)}-2027",
+                classroom_ids=[r.id for r in code.classrooms],
+                course_ids=[c.id for c in code.courses],
+                max_uses=code.max_uses,
+                role=code.role,
+            )
+            update_code(admin, scope, code, data)
+            return "new text"
+        if roll < 0.95:
+            rotate(admin, rng.choice(codes))
+            return "rotate"
         return None
 
     oak_admin = org.admin
@@ -207,6 +258,7 @@ def test_a_random_history_keeps_the_aggregates_equal_to_a_recount(any_db_app):
             continue
         db.session.commit()
         done[kind] += 1
+        assert totals(ids["org"]) == totals_of_days(ids["org"]), (step, kind)
         if step % 100 == 99:
             assert stored(ids["org"]) == recounted(ids["org"]), step
     kinds = {
@@ -220,6 +272,8 @@ def test_a_random_history_keeps_the_aggregates_equal_to_a_recount(any_db_app):
         "roster",
         "delete classroom",
         "time zone",
+        "new text",
+        "rotate",
     }
     assert kinds <= set(done), done
     assert stored(ids["org"]) == recounted(ids["org"])
@@ -406,3 +460,74 @@ def test_a_period_of_several_months_counts_as_its_days(any_db_app, monkeypatch):
     days = {(s.admin, w): tables(s, w) for s in scopes for w in windows}
     assert read == days
     assert sum(r for _, r, _ in days[(True, windows[0])][0]) == 120
+
+
+def test_all_time_from_the_totals_gives_the_tables_its_days_give(any_db_app, monkeypatch):
+    """ "All time"'s tables read the totals; they give what the day rows of every
+    day give, in the same order (most redeemed first, ties by text, one code
+    renamed), for an admin and for a leader, for the organization and for a
+    classroom."""
+    rng = random.Random(2028)
+    make = Factory()
+    org = make.org(timezone="Asia/Kolkata")
+    rooms = [make.classroom(org, f"Room {n}") for n in range(3)]
+    codes = [make.code(org, f"TOTAL-{n:02d}-2027", classrooms=[rooms[n % 3]]) for n in range(24)]
+    codes.append(make.code(org, "TOTAL-BOTH-2027", classrooms=rooms[:2]))
+    leo = make.user("Leo Leader")
+    make.join(org, leo)
+    orgs.add_leader(org.admin, rooms[1], leo.id)
+    start = utcnow() - timedelta(days=400)
+    for n in range(90):
+        # Most codes used once or twice: ties at the table's last rows.
+        code = codes[7] if n == 0 else rng.choice(codes[:3] * 6 + codes)
+        redeem(make.user(f"Student {n}"), code.text, now=start + timedelta(hours=rng.randint(0, 400 * 24)))
+        db.session.commit()
+    upload_roster(
+        org.admin,
+        org,
+        roster([("new1@example.org", "New One", "Room 1"), ("new2@example.org", "New Two", "Room 2")]),
+    )
+    db.session.commit()
+    scope = Scope(org.admin, org)
+    renamed = codes[7]
+    update_code(
+        org.admin,
+        scope,
+        renamed,
+        CodeInput(text="TOTAL-AAA-2027", classroom_ids=[rooms[2].id, rooms[1].id], max_uses=None),
+    )
+    db.session.commit()
+    today = reports.today_in(org)
+    window = (date(2000, 1, 1), today + timedelta(days=1))
+
+    def tables(scope, window):
+        lines = [reports.code_lines(scope, room, window) for room in (None, *rooms)]
+        return (
+            [
+                [(line.code.text, line.figures.redemptions, line.figures.redeemed_new) for line in ls]
+                for ls in lines
+            ],
+            [
+                (
+                    line.classroom.name,
+                    line.figures.redemptions,
+                    line.figures.redeemed_new,
+                    line.figures.placed,
+                )
+                for line in reports.classroom_lines(scope, window)
+            ],
+        )
+
+    scopes = [scope, Scope(leo, org)]
+    from_totals = [tables(s, None) for s in scopes]
+    day_rows = ReportDay.__table__
+    monkeypatch.setattr(reports, "_spans", lambda window: [(day_rows, day_rows.c.day, *window)])
+    from_days = [tables(s, window) for s in scopes]
+    assert from_totals == from_days
+    admin_codes, leader_codes = from_totals[0][0][0], from_totals[1][0][0]
+    assert len(admin_codes) == reports.MAX_TABLE_CODES and 0 < len(leader_codes) < len(admin_codes)
+    assert admin_codes == sorted(admin_codes, key=lambda line: (-line[1], line[0]))
+    assert admin_codes[-1][1] == admin_codes[-2][1], "the last rows tie"
+    # The renamed code, in both its classrooms now, under its new text.
+    assert all("TOTAL-AAA-2027" in [text for text, *_ in table] for table in from_totals[0][0][2:])
+    assert [placed for *_, placed in from_totals[1][1]] == [1], "the leader's classroom, a roster's person"

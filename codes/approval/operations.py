@@ -35,6 +35,7 @@ from ..models import (
     utcnow,
 )
 from ..redeem import operations as redeem
+from ..reports import aggregates
 
 # The most requests the queue shows at once; "accept all" takes every one.
 QUEUE_SHOWN = 200
@@ -271,6 +272,7 @@ def rotate(actor: User, code: Code, now: datetime | None = None) -> Code:
         except IntegrityError:
             db.session.refresh(code)
             continue
+        aggregates.rename_code(code.org_id, code.id, code.text)
         audit.record(actor, "code.rotate", code, at=now, was=old_text, text=text)
         return code
     raise DomainError("No new text could be drawn just now. Try again.")

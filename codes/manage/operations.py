@@ -294,6 +294,7 @@ def update_code(actor: User, scope: Scope, code: Code, data: CodeInput) -> Code:
     db.session.flush()
     after = {c.id for c in classrooms}
     aggregates.move_code(code.org_id, code.id, before - after, after - before)
+    aggregates.rename_code(code.org_id, code.id, code.text)
     db.session.expire(code, ["classrooms", "courses"])
     audit.record(actor, "code.update", code, text=text)
     if code.approval != approval_was:

@@ -19,6 +19,14 @@ Each row of a day is also added to its month's row (models.ReportMonth, the
 month named by its first day), by the same function in the same transaction,
 so that a long period sums months and only its edge days.
 
+And to its total since the start (models.ReportTotal), by the same function in
+the same transaction: each code's and each classroom's, and a code's again for
+each classroom it places people in now (which its move takes away or gives),
+so that "all time" reads a report's table of codes from an index, in order.
+The organization's own row has no total: its timeline reads its days. A code's
+totals carry its text, which its change writes there too (rename_code): the
+table orders its ties by it.
+
 Deactivating, pausing or deleting a code, and taking people out of a classroom
 or moving them, change no figure: what happened stays."""
 
@@ -28,12 +36,22 @@ from collections.abc import Collection, Iterable
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, cast, delete, literal, select, union_all
+from sqlalchemy import Date, Integer, String, cast, delete, func, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import database
 from ..extensions import db
-from ..models import AuditEvent, Classroom, CodeClassroom, Organization, Redemption, ReportDay, ReportMonth
+from ..models import (
+    AuditEvent,
+    Classroom,
+    Code,
+    CodeClassroom,
+    Organization,
+    Redemption,
+    ReportDay,
+    ReportMonth,
+    ReportTotal,
+)
 from ..users.operations import ROSTER_ADD
 
 # code_id and classroom_id of a row that counts every code or classroom.
@@ -41,6 +59,8 @@ ALL = 0
 COUNTS = ("redemptions", "new_members", "placed")
 _KEY = ("org_id", "code_id", "classroom_id", "day")
 _MONTH_KEY = ("org_id", "code_id", "classroom_id", "month")
+_TOTAL_KEY = ("org_id", "code_id", "classroom_id")
+_TOTAL_COLUMNS = (*_TOTAL_KEY, "code_text", *COUNTS)
 # Rows per statement: 7,000 bound values, within what any SQLite build allows in
 # one (32,766 by default; a recount writes a row per day, code and classroom).
 CHUNK = 1000
@@ -128,6 +148,32 @@ def count_redemption(org_id: int, code_id: int, took_seat: bool, at: datetime) -
             _columns(model, key), _redemption_rows(org_id, code_id, took_seat, bucket)
         )
         database.execute(_adding(statement, key))
+    totals = _insert(ReportTotal).from_select(
+        _total_columns(), _redemption_totals(org_id, code_id, took_seat)
+    )
+    database.execute(_adding(totals, _TOTAL_KEY))
+
+
+def _total_columns():
+    return [ReportTotal.__table__.c[c] for c in _TOTAL_COLUMNS]
+
+
+def _redemption_totals(org_id: int, code_id: int, took_seat: bool):
+    """A redemption's totals, in the order of their key: each classroom the code
+    places people in, the code's own, and the code's in each of those classrooms
+    (the code's text read with them, under the code's lock)."""
+
+    def row(code, classroom, text):
+        return select(_int(org_id), code, classroom, text, _int(1), _int(1 if took_seat else 0), _int(0))
+
+    no_text = cast(literal(""), String)
+    return union_all(
+        row(_int(ALL), CodeClassroom.classroom_id, no_text).where(CodeClassroom.code_id == code_id),
+        row(_int(code_id), _int(ALL), Code.text).where(Code.id == code_id),
+        row(_int(code_id), CodeClassroom.classroom_id, Code.text)
+        .join(Code, Code.id == CodeClassroom.code_id)
+        .where(CodeClassroom.code_id == code_id),
+    )
 
 
 def _redemption_rows(org_id: int, code_id: int, took_seat: bool, bucket: date):
@@ -155,21 +201,31 @@ def _redemption_rows(org_id: int, code_id: int, took_seat: bool, bucket: date):
 
 def count_placements(org_id: int, placements: Iterable[tuple[int, datetime]]) -> None:
     """People a roster placed in classrooms, each (classroom id, when) one who
-    took a seat: new members on that day, of the organization and the classroom."""
+    took a seat: new members on that day, of the organization and the
+    classroom, and in the classroom's total."""
     zone = None
     rows: Counter[tuple[int, int, int, date, str]] = Counter()
+    totals: Counter[int] = Counter()
     for classroom_id, at in placements:
         zone = zone or _zone_now(org_id)
         day = day_of(zone, at)
         rows[org_id, ALL, ALL, day, "placed"] += 1
         rows[org_id, ALL, classroom_id, day, "placed"] += 1
+        totals[classroom_id] += 1
     _add(rows)
+    values = [
+        dict(org_id=org_id, code_id=ALL, classroom_id=c, code_text="", redemptions=0, new_members=0, placed=n)
+        for c, n in sorted(totals.items())
+    ]
+    for start in range(0, len(values), CHUNK):
+        database.execute(_adding(_insert(ReportTotal).values(values[start : start + CHUNK]), _TOTAL_KEY))
 
 
 def move_code(org_id: int, code_id: int, left: Collection[int], joined: Collection[int]) -> None:
     """A code's classrooms changed: the classrooms it left no longer count its
-    redemptions, those it joined count them all, day by day. Call it holding
-    the code's row, which every redemption of it takes before it counts."""
+    redemptions, those it joined count them all, day by day and in their totals;
+    the code's total in a classroom goes with it. Call it holding the code's
+    row, which every redemption of it takes before it counts."""
     for classroom_ids, sign in ((sorted(left), -1), (sorted(joined), 1)):
         for classroom_id in classroom_ids:
             for model, key in ((ReportDay, _KEY), (ReportMonth, _MONTH_KEY)):
@@ -184,25 +240,113 @@ def move_code(org_id: int, code_id: int, left: Collection[int], joined: Collecti
                     _int(0),
                 ).where(table.c.org_id == org_id, table.c.code_id == code_id, table.c.classroom_id == ALL)
                 database.execute(_adding(_insert(model).from_select(_columns(model, key), rows), key))
+    if not left and not joined:
+        return
+    # The totals after the days, in the order of their key, as a redemption
+    # writes them: the classrooms' own, then the code's in each classroom.
+    total = ReportTotal.__table__
+    code_total = (total.c.org_id == org_id, total.c.code_id == code_id, total.c.classroom_id == ALL)
+    signs = sorted([(c, -1) for c in left] + [(c, 1) for c in joined])
+
+    def moved(classroom_id, sign, code, text):
+        return select(
+            total.c.org_id,
+            code,
+            _int(classroom_id),
+            text,
+            sign * total.c.redemptions,
+            sign * total.c.new_members,
+            _int(0),
+        ).where(*code_total)
+
+    no_text = cast(literal(""), String)
+    rooms = [moved(c, sign, _int(ALL), no_text) for c, sign in signs]
+    database.execute(
+        _adding(_insert(ReportTotal).from_select(_total_columns(), union_all(*rooms)), _TOTAL_KEY)
+    )
+    if left:
+        database.execute(
+            delete(ReportTotal).where(
+                ReportTotal.org_id == org_id,
+                ReportTotal.code_id == code_id,
+                ReportTotal.classroom_id.in_(sorted(left)),
+            )
+        )
+    if joined:
+        own = [moved(c, 1, _int(code_id), total.c.code_text) for c in sorted(joined)]
+        database.execute(
+            _adding(_insert(ReportTotal).from_select(_total_columns(), union_all(*own)), _TOTAL_KEY)
+        )
+
+
+def rename_code(org_id: int, code_id: int, text: str) -> None:
+    """A code's new text, in its totals: the table of codes orders by it."""
+    database.execute(
+        update(ReportTotal)
+        .where(ReportTotal.org_id == org_id, ReportTotal.code_id == code_id, ReportTotal.code_text != text)
+        .values(code_text=text)
+    )
 
 
 def forget_classroom(org_id: int, classroom_id: int) -> None:
     """A deleted classroom's rows go with it (an id SQLite may give again must
-    not find them). The organization's and the codes' rows keep what it counted."""
+    not find them), its totals and its codes' totals in it too. The
+    organization's and the codes' rows keep what it counted."""
     for model in (ReportDay, ReportMonth):
         database.execute(
             delete(model).where(
                 model.org_id == org_id, model.code_id == ALL, model.classroom_id == classroom_id
             )
         )
+    database.execute(
+        delete(ReportTotal).where(ReportTotal.org_id == org_id, ReportTotal.classroom_id == classroom_id)
+    )
 
 
 def recount(org_id: int) -> None:
     """Count every row of an organization again from its redemptions and roster
-    placements, on its days as its time zone now says: after a change of zone."""
-    for model in (ReportDay, ReportMonth):
+    placements, on its days as its time zone now says: after a change of zone.
+    The totals are the sums of the days counted."""
+    for model in (ReportDay, ReportMonth, ReportTotal):
         database.execute(delete(model).where(model.org_id == org_id))
     _add(counted_from_history(org_id, _zone_now(org_id)))
+    _total_days(org_id)
+
+
+def _total_days(org_id: int) -> None:
+    """An organization's totals, from its days: each code's and each classroom's
+    (with the code's text), then each code's again in each classroom it places
+    people in now."""
+    day, total = ReportDay.__table__, ReportTotal.__table__
+    sums = (
+        select(
+            day.c.org_id,
+            day.c.code_id,
+            day.c.classroom_id,
+            func.coalesce(Code.text, ""),
+            func.sum(day.c.redemptions),
+            func.sum(day.c.new_members),
+            func.sum(day.c.placed),
+        )
+        .outerjoin(Code, (Code.id == day.c.code_id) & (day.c.code_id != ALL))
+        .where(day.c.org_id == org_id, (day.c.code_id != ALL) | (day.c.classroom_id != ALL))
+        .group_by(day.c.org_id, day.c.code_id, day.c.classroom_id, Code.text)
+    )
+    database.execute(_insert(ReportTotal).from_select(_total_columns(), sums))
+    in_classrooms = (
+        select(
+            total.c.org_id,
+            total.c.code_id,
+            CodeClassroom.classroom_id,
+            total.c.code_text,
+            total.c.redemptions,
+            total.c.new_members,
+            _int(0),
+        )
+        .join(CodeClassroom, CodeClassroom.code_id == total.c.code_id)
+        .where(total.c.org_id == org_id, total.c.code_id != ALL, total.c.classroom_id == ALL)
+    )
+    database.execute(_insert(ReportTotal).from_select(_total_columns(), in_classrooms))
 
 
 def counted_from_history(org_id: int, zone_name: str) -> Counter[tuple[int, int, int, date, str]]:

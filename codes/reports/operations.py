@@ -27,6 +27,7 @@ from ..models import (
     Redemption,
     ReportDay,
     ReportMonth,
+    ReportTotal,
     User,
     folded,
     utcnow,
@@ -329,7 +330,11 @@ def timeline(
     return Timeline(period, unit, buckets)
 
 
-def _window(timeline_):
+def _window(timeline_: Timeline, period: Period) -> tuple[date, date] | None:
+    """The days a timeline's tables count; None for "all time": they read the
+    totals since the start (models.ReportTotal), the sums of every day."""
+    if period.count is None:
+        return None
     return timeline_.buckets[0].start, next_start(timeline_.buckets[-1].start, timeline_.unit)
 
 
@@ -379,9 +384,14 @@ class CodeLine:
 
 
 def code_lines(
-    scope: Scope, codes: Select | None, window: tuple[date, date], limit: int = MAX_TABLE_CODES
+    scope: Scope, classroom: Classroom | None, window: tuple[date, date] | None, limit: int = MAX_TABLE_CODES
 ) -> list[CodeLine]:
-    """The codes (of the selection, if any) with most redemptions in the window, with their figures."""
+    """The codes (of the classroom, if any) with most redemptions in the window,
+    or since the start when there is none, with their figures: most redeemed
+    first, then by text."""
+    if window is None:
+        return _top_codes_ever(scope, classroom, limit)
+    codes = _codes_of(classroom) if classroom is not None else None
     counted = _rows(window, lambda table: _scoped_codes(scope, table, codes))
     redemptions = func.sum(counted.c.redemptions)
     rows = db.session.execute(
@@ -394,6 +404,29 @@ def code_lines(
     return [CodeLine(code, Figures(count, new_count)) for code, count, new_count in rows]
 
 
+def _code_totals(scope: Scope, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    """The totals of codes (models.ReportTotal): the scope's, as _scoped_codes."""
+    rows = [ReportTotal.org_id == scope.org.id, ReportTotal.code_id != ALL, *conditions]
+    if not scope.admin:
+        rows.append(ReportTotal.code_id.in_(_codes_in_scope(scope)))
+    return rows
+
+
+def _top_codes_ever(scope: Scope, classroom: Classroom | None, limit: int) -> list[CodeLine]:
+    """The table of codes since the start, from the totals: their index
+    (ix_report_totals_top) holds them in the table's order, so this reads the
+    table's rows, not every code redeemed."""
+    total = ReportTotal
+    rows = db.session.execute(
+        select(Code, total.redemptions, total.new_members)
+        .join(Code, Code.id == total.code_id)
+        .where(*_code_totals(scope, total.classroom_id == (classroom.id if classroom is not None else ALL)))
+        .order_by(total.redemptions.desc(), total.code_text)
+        .limit(limit)
+    )
+    return [CodeLine(code, Figures(count, new_count)) for code, count, new_count in rows]
+
+
 @dataclass
 class ClassroomLine:
     classroom: Classroom
@@ -401,14 +434,26 @@ class ClassroomLine:
     members: int
 
 
-def classroom_lines(scope: Scope, window: tuple[date, date]) -> list[ClassroomLine]:
-    """Every classroom of the scope with its figures in the window and its members now."""
+def classroom_lines(scope: Scope, window: tuple[date, date] | None) -> list[ClassroomLine]:
+    """Every classroom of the scope with its figures in the window (or since the
+    start, from the totals, when there is none) and its members now."""
     classrooms = scope.manageable_classrooms()
     ids = [c.id for c in classrooms]
     counted: dict[int, Figures] = {}
-    rooms = _rows(
-        window, lambda t: (t.c.org_id == scope.org.id, t.c.code_id == ALL, t.c.classroom_id.in_(ids))
-    )
+    if window is None:
+        rooms: Any = (
+            select(ReportTotal)
+            .where(
+                ReportTotal.org_id == scope.org.id,
+                ReportTotal.code_id == ALL,
+                ReportTotal.classroom_id.in_(ids),
+            )
+            .subquery()
+        )
+    else:
+        rooms = _rows(
+            window, lambda t: (t.c.org_id == scope.org.id, t.c.code_id == ALL, t.c.classroom_id.in_(ids))
+        )
     for classroom_id, count, new_count, placed in db.session.execute(
         select(
             rooms.c.classroom_id,
@@ -421,13 +466,23 @@ def classroom_lines(scope: Scope, window: tuple[date, date]) -> list[ClassroomLi
     if not scope.admin:
         # Only the codes in scope count: a code that also places people in a
         # classroom one does not manage is not theirs.
-        codes = _rows(window, lambda table: _scoped_codes(scope, table, None))
-        for classroom_id, count, new_count in db.session.execute(
-            select(CodeClassroom.classroom_id, func.sum(codes.c.redemptions), func.sum(codes.c.new_members))
-            .join(codes, codes.c.code_id == CodeClassroom.code_id)
-            .where(CodeClassroom.classroom_id.in_(ids))
-            .group_by(CodeClassroom.classroom_id)
-        ):
+        if window is None:
+            # Each code's total in each classroom it places people in now.
+            by_code = select(
+                ReportTotal.classroom_id, func.sum(ReportTotal.redemptions), func.sum(ReportTotal.new_members)
+            ).where(*_code_totals(scope, ReportTotal.classroom_id.in_(ids)))
+            sums = by_code.group_by(ReportTotal.classroom_id)
+        else:
+            codes = _rows(window, lambda table: _scoped_codes(scope, table, None))
+            sums = (
+                select(
+                    CodeClassroom.classroom_id, func.sum(codes.c.redemptions), func.sum(codes.c.new_members)
+                )
+                .join(codes, codes.c.code_id == CodeClassroom.code_id)
+                .where(CodeClassroom.classroom_id.in_(ids))
+                .group_by(CodeClassroom.classroom_id)
+            )
+        for classroom_id, count, new_count in db.session.execute(sums):
             figures = counted.setdefault(classroom_id, Figures())
             figures.redemptions, figures.redeemed_new = count, new_count
     members = dict(
@@ -443,11 +498,11 @@ def classroom_lines(scope: Scope, window: tuple[date, date]) -> list[ClassroomLi
 
 
 def seats_through(scope: Scope, code: Code) -> int:
-    """Seats ever taken by a code's redemptions."""
+    """Seats ever taken by a code's redemptions: its total's."""
     return (
         db.session.scalar(
-            select(func.coalesce(func.sum(ReportDay.new_members), 0)).where(
-                *_code_rows(scope, ReportDay.code_id == code.id)
+            select(ReportTotal.new_members).where(
+                *_code_totals(scope, ReportTotal.code_id == code.id, ReportTotal.classroom_id == ALL)
             )
         )
         or 0
@@ -477,7 +532,7 @@ class Report:
 def organization_report(scope: Scope, period: Period, today: date) -> Report:
     """The organization as the scope sees it: over time, per classroom, per code."""
     line = timeline(scope.org, in_scope(scope), period, today)
-    window = _window(line)
+    window = _window(line, period)
     return Report(
         line, line.figures, codes=code_lines(scope, None, window), classrooms=classroom_lines(scope, window)
     )
@@ -490,7 +545,7 @@ def classroom_report(scope: Scope, classroom: Classroom, period: Period, today: 
     return Report(
         line,
         line.figures,
-        codes=code_lines(scope, _codes_of(classroom), _window(line)),
+        codes=code_lines(scope, classroom, _window(line, period)),
         seats_taken=classroom.seats_used,
         seat_allotment=classroom.seat_allotment,
         members=members_of(classroom),
