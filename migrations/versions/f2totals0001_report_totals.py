@@ -2,7 +2,7 @@
 filled from the report days
 
 Revision ID: f2totals0001
-Revises: f1month00001
+Revises: f2fill000001
 Create Date: 2027-02-17 10:00:00.000000
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "f2totals0001"
-down_revision = "f1month00001"
+down_revision = "f2fill000001"
 branch_labels = None
 depends_on = None
 
