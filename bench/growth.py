@@ -477,7 +477,7 @@ def pages(world):
         ("bulk codes, one batch (htmx)", f"{bulk}?batch={world['batch']}", HX),
         ("people, first page", people, None),
         ("people, search", f"{people}?q=n%C3%BA%C3%B1ez+0001", None),
-        ("people, last page", f"{people}?page=1000000", None),
+        ("people, last page", f"{people}?last=1", None),
         ("organization report, 30 days", f"/orgs/{o}/reports", None),
         ("organization report, all time", f"/orgs/{o}/reports?period=all", None),
         ("classroom report, all time", f"/classrooms/{room}/reports?period=all", None),

@@ -502,6 +502,7 @@ def init_app(app):
         question=questions.question,
         plural=words.plural,
         plural_counted=words.plural_counted,
+        counted_range=words.counted_range,
         choose=words.choose,
         # Constants templates compare with, named once in the code.
         ROLE_TEACHER=ROLE_TEACHER,

@@ -27,3 +27,16 @@ def coincides(name: str, other: str) -> str:
     """A chart's legend, where two lines have the same figures and one is drawn
     dashed beside the other."""
     return f"{name} coincides with {other}: the same figures, drawn dashed beside it"
+
+
+def counted_range(before, shown: int, counted, one: str, many: str | None = None) -> str:
+    """Which rows of a list a page shows, from the rows counted in front of it
+    (codes.listing.KeysetPage.before): "26–50 of 1,234 people"; "25 of more than
+    10,000 people, after the first 10,000" past the count; "the last 25 of more
+    than 10,000 people" on the last page of a list counted no further."""
+    of = plural_counted(counted, one, many)
+    if before is None:
+        return f"The last {shown:,} of {of}"
+    if before.more:
+        return f"{shown:,} of {of}, after the first {before.total:,}"
+    return f"{before.total + 1:,}–{before.total + shown:,} of {of}"

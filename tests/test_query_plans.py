@@ -112,8 +112,9 @@ def world(client, make):
     room = make.classroom(org, "Room 1", courses=[course])
     batch = batch_of(org, 30)
     codes = db.session.query(Code).filter(Code.batch_id == batch.id).order_by(Code.id).all()
-    for n in range(6):
-        redeem(make.user(f"Núñez {n}"), codes[n].text)
+    people = [make.user(f"Núñez {n}") for n in range(6)]
+    for n, person in enumerate(people):
+        redeem(person, codes[n].text)
     redeem(make.user("Second Code"), room.join_code.text)
     deactivate(org.admin, codes[10])
     # Refused attempts naming more codes than SQLite takes an organization for
@@ -126,7 +127,14 @@ def world(client, make):
     make.classroom(other, "Elm Room")
     batch_of(other, 5)
     client.login(org.admin)
-    return dict(org=org, room=room, batch=batch, search=codes[3].key[-5:].lower(), client=client)
+    return dict(
+        org=org,
+        room=room,
+        batch=batch,
+        search=codes[3].key[-5:].lower(),
+        client=client,
+        people=[p.id for p in people],
+    )
 
 
 def pages(w):
@@ -138,7 +146,9 @@ def pages(w):
         ("bulk codes, one batch", f"/orgs/{o}/bulk?batch={w['batch'].id}", HX),
         ("people, first page", f"/orgs/{o}/users", None),
         ("people, search", f"/orgs/{o}/users?q=n%C3%BA%C3%B1", None),
-        ("people, last page", f"/orgs/{o}/users?page=99", None),
+        ("people, last page", f"/orgs/{o}/users?last=1", None),
+        ("people, after a person", f"/orgs/{o}/users?after={w['people'][2]}", HX),
+        ("people, before a person", f"/orgs/{o}/users?before={w['people'][4]}", HX),
         ("organization report, 30 days", f"/orgs/{o}/reports", None),
         ("organization report, all time", f"/orgs/{o}/reports?period=all", None),
         ("classroom report, all time", f"/classrooms/{room}/reports?period=all", None),
@@ -324,3 +334,35 @@ def test_a_search_reads_what_its_trigram_index_found_first(world):
         event.remove(db.engine, "before_cursor_execute", heard)
     assert searching == SEARCHES
     assert problems == {}
+
+
+# A page of people read from its key (codes.listing.keyset_page): a range of the
+# name index that starts at the person the cursor names.
+FROM_THE_KEY = re.compile(
+    r"SEARCH org_members USING COVERING INDEX ix_org_members_org_name "
+    r"\(org_id=\? AND \(name,email_key,user_id\)[<>]"
+)
+
+
+@pytest.mark.parametrize("name", ["after", "before"])
+def test_a_page_of_people_reads_from_its_cursor_not_from_the_start(world, name):
+    """The rows of a page after or before a person, and the count of those in
+    front of it, start in the index at that person, in the index's order: no
+    rows skipped, none sorted."""
+    seen = []
+
+    def heard(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    o, person = world["org"].id, world["people"][3]
+    event.listen(db.engine, "before_cursor_execute", heard)
+    try:
+        assert world["client"].get(f"/orgs/{o}/users?{name}={person}", headers=HX).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", heard)
+    keyed = [(d, s) for d, s in plans(seen) if "(org_members.name, org_members.email_key" in s]
+    assert {s for _, s in keyed}, "no statement read from the cursor"
+    for statement in {s for _, s in keyed}:
+        details = [d for d, s in keyed if s == statement]
+        assert any(FROM_THE_KEY.search(d) for d in details), details
+        assert not any(SORTED_ALL.search(d) for d in details), details

@@ -16,7 +16,7 @@ from ..access import OutOfScope, Scope
 from ..database import insert_ignore, lock_present
 from ..errors import DomainError
 from ..extensions import db
-from ..listing import Counted, capped_count
+from ..listing import Counted, Cursor, keyset_page
 from ..models import (
     AuditEvent,
     Classroom,
@@ -66,8 +66,11 @@ class PersonRow:
 class PeoplePage:
     rows: list[PersonRow]
     counted: Counted
-    page: int
-    pages: int
+    # The people in front of this page (None: the last page of a list counted
+    # past the cap), and whether pages come before and after it.
+    before: Counted | None
+    previous: bool
+    next: bool
     search: str = ""
     classroom: Classroom | None = None
 
@@ -75,34 +78,37 @@ class PeoplePage:
     def total(self) -> int:
         return self.counted.total
 
-    @property
-    def first(self) -> int:
-        return (self.page - 1) * PAGE_SIZE + 1 if self.total else 0
-
-    @property
-    def last(self) -> int:
-        return min(self.page * PAGE_SIZE, self.total)
-
 
 def list_people(
-    scope: Scope, search: str | None = "", classroom: Classroom | None = None, page: int = 1
+    scope: Scope, search: str | None = "", classroom: Classroom | None = None, cursor: Cursor | None = None
 ) -> PeoplePage:
-    """One page of the people the scope may see, by name; optionally only those
-    whose name or email contains `search`, whatever its case and accents, in
-    any script (models.folded), and only one classroom's members."""
+    """One page of the people the scope may see, by name (then email, then id);
+    optionally only those whose name or email contains `search`, whatever its
+    case and accents, in any script (models.folded), and only one classroom's
+    members. The page starts at `cursor`: after or before a person the scope may
+    see (looked up within the scope, whatever the search and classroom), or at
+    the end; a cursor naming anyone else is page one."""
     search = (search or "").strip()[:MAX_SEARCH]
+    cursor = cursor or Cursor()
     person: InstrumentedAttribute[int]
     if scope.admin:
         # Everyone in the organization, by the names the memberships carry
-        # (codes.membernames): counted and paged from that index alone, so the
-        # rows a later page skips are index entries, not people read one by one.
+        # (codes.membernames): counted and paged from that index alone, so a
+        # page reads its own 25 index entries, then only its 25 people.
         query = select(OrgMember.user_id).where(OrgMember.org_id == scope.org.id)
-        person, order = OrgMember.user_id, (OrgMember.name, OrgMember.email_key)
-        if search:
-            query = query.join(User, User.id == OrgMember.user_id)
+        person = OrgMember.user_id
+        order = (OrgMember.name, OrgMember.email_key, OrgMember.user_id)
     else:
         query = select(User.id).where(User.id.in_(scope.visible_people()))
-        person, order = User.id, (User.name, User.email_key)
+        person = User.id
+        order = (User.name, User.email_key, User.id)
+    start = None
+    named = cursor.after if cursor.after is not None else cursor.before
+    if named is not None:
+        start = db.session.execute(query.with_only_columns(*order).where(person == named)).first()
+    backward = cursor.last if start is None else cursor.after is None
+    if scope.admin and search:
+        query = query.join(User, User.id == OrgMember.user_id)
     if classroom is not None:
         query = query.where(
             person.in_(select(ClassroomMember.user_id).where(ClassroomMember.classroom_id == classroom.id))
@@ -111,15 +117,15 @@ def list_people(
         wanted = folded(search)
         query = query.where(text_search.contains(User.search_key, wanted))
         query = text_search.read_first(query, User.search_key, wanted, on=person)
-    counted = capped_count(query)
-    pages = counted.pages(PAGE_SIZE)
-    page = min(max(page, 1), pages)
-    ids = list(db.session.scalars(query.order_by(*order).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    page = keyset_page(query, order, start, backward, PAGE_SIZE)
+    ids = [row[-1] for row in page.rows]
     found = (
         {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     )
     users = [found[user_id] for user_id in ids]
-    return PeoplePage(person_rows(scope, users), counted, page, pages, search, classroom)
+    return PeoplePage(
+        person_rows(scope, users), page.counted, page.before, page.previous, page.next, search, classroom
+    )
 
 
 def _pairs(statement):

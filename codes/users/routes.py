@@ -10,8 +10,9 @@ from ..errors import DomainError
 from ..extensions import db
 from ..invitations.operations import open_for_org as open_invitations
 from ..invitations.operations import send as send_invitation
+from ..listing import Cursor
 from ..models import utcnow
-from ..numbers import query_id, query_number
+from ..numbers import query_id
 from ..seats import operations as seats
 from ..timeutil import to_local
 from ..urls import public_url
@@ -30,8 +31,9 @@ def require_login():
 
 
 def _listing_args():
-    """The listing being looked at (search, classroom, page). Actions carry it
-    in their query string, so a person comes back to the same list."""
+    """The listing being looked at (search, classroom, where its page starts:
+    after or before a person, or at the end). Actions carry it in their query
+    string, so a person comes back to the same list."""
     args = {}
     search = request.args.get("q", "")[: operations.MAX_SEARCH].strip()
     if search:
@@ -39,9 +41,12 @@ def _listing_args():
     classroom_id = request.args.get("classroom", type=query_id)
     if classroom_id is not None:
         args["classroom"] = classroom_id
-    page = request.args.get("page", type=query_number)
-    if page and page > 1:
-        args["page"] = page
+    for name in ("after", "before"):
+        person_id = request.args.get(name, type=query_id)
+        if person_id is not None:
+            args[name] = person_id
+    if request.args.get("last") == "1":
+        args["last"] = 1
     return args
 
 
@@ -50,10 +55,19 @@ def _context(org, scope):
     classroom = None
     if "classroom" in args:
         classroom = access.classroom_in_scope_or_404(scope, args["classroom"])
-    people = operations.list_people(scope, args.get("q", ""), classroom, args.get("page", 1))
+    cursor = Cursor(after=args.get("after"), before=args.get("before"), last="last" in args)
+    people = operations.list_people(scope, args.get("q", ""), classroom, cursor)
     invited = open_invitations(org) if scope.admin else []
+    # The list without where its page starts: what the pager's links start from.
+    listing = {name: value for name, value in args.items() if name in ("q", "classroom")}
     return dict(
-        org=org, scope=scope, people=people, args=args, invited=invited, targets=scope.manageable_classrooms()
+        org=org,
+        scope=scope,
+        people=people,
+        args=args,
+        listing=listing,
+        invited=invited,
+        targets=scope.manageable_classrooms(),
     )
 
 
