@@ -87,7 +87,7 @@ def sql_is(name: str, now: datetime | BindParameter[datetime]) -> ColumnElement[
     condition keeps from its statistics, where for the CASE it guessed one in
     two hundred, and so read a large organization's codes in full for a page
     of its active codes."""
-    conditions = []
+    conditions: list[Any] = []
     for status, applies, fails in _sql_conditions(now):
         if status == name:
             return and_(*conditions, applies)
