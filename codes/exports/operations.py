@@ -40,6 +40,8 @@ PREPARING_AT_ONCE = 3
 # hundred rows' pieces of csvfile.chunks, so a million codes are some two
 # hundred rows of export_chunks, and memory holds one chunk.
 CHUNK_BYTES = 512 * 1024
+# Rows in each piece of CSV text gathered into a chunk.
+ROWS_A_PIECE = csvfile.CHUNK
 LISTED = 50
 
 
@@ -142,7 +144,7 @@ def csv_text(kind: str, scope: access.Scope, filters: Any) -> Iterator[str]:
 def _csv(kind: Kind, org: Organization, rows: Iterable[Iterable[object]]) -> Iterator[str]:
     """The CSV text of these rows: what the request streams for a small export
     and what the worker stores for a big one are made here alike."""
-    return csvfile.chunks(kind.header(org), rows, made_inert=kind.made_inert)
+    return csvfile.chunks(kind.header(org), rows, chunk=ROWS_A_PIECE, made_inert=kind.made_inert)
 
 
 def filename(kind: str, org: Organization, at: datetime) -> str:
