@@ -160,7 +160,10 @@ def test_a_small_export_still_streams(app, school):
 
 @pytest.mark.parametrize(
     "kind, path, args",
-    [("codes", "bulk/export.csv", {"status": "all", "q": "OAK"}), ("audit", "audit.csv", {"person": "admin"})],
+    [
+        ("codes", "bulk/export.csv", {"status": "all", "q": "OAK"}),
+        ("audit", "audit.csv", {"person": "admin"}),
+    ],
 )
 def test_the_worker_stores_the_bytes_the_streamed_export_gives_and_mails_the_link(
     app, school, server, monkeypatch, kind, path, args
