@@ -23,7 +23,7 @@ from codes.jobs import periodic
 from codes.jobs.worker import run_until_idle
 from codes.models import Export, ExportChunk, Job, utcnow
 from codes.orgs import operations as orgs
-from conftest import HX, Factory, batch_of, build_app, count, postgres_url, soup, text_of
+from conftest import HX, Factory, batch_of, build_app, count, postgres_url, said_by_htmx, soup, text_of
 
 PUBLIC = "http://localhost"
 THRESHOLD = 5
@@ -265,6 +265,9 @@ def test_three_exports_being_prepared_are_enough(app, school):
         assert admin.post(f"/orgs/{org.id}/bulk/export.csv", data={}).status_code == 303
     refused = admin.post(f"/orgs/{org.id}/bulk/export.csv", data={}, follow_redirects=True)
     assert "You have 3 exports being prepared already" in text_of(refused)
+    refused = admin.post(f"/orgs/{org.id}/bulk/export.csv", data={}, headers=HX)
+    assert "lists those being prepared" in text_of(refused)
+    assert "You have 3 exports being prepared already" in said_by_htmx(refused)
     assert count(Export) == exports.PREPARING_AT_ONCE
     assert count(Job, Job.kind == exports.KIND) == exports.PREPARING_AT_ONCE
 

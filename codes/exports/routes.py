@@ -56,11 +56,13 @@ def asked(org, scope, kind, filters):
     except DomainError as refusal:
         db.session.rollback()
         flash(refusal.message, "error")
+        queued = False
     else:
         db.session.commit()
         flash(messages.export_asked(current_user.email, label), "success")
+        queued = True
     if is_htmx():
-        return render_template("exports/_asked.html", org=org)
+        return render_template("exports/_asked.html", org=org, queued=queued)
     return redirect(url_for("exports.mine", org_id=org.id), code=303)
 
 
