@@ -316,3 +316,20 @@ def test_the_hourly_clean_up_deletes_the_expired_exports_once_per_hour(app, scho
     assert db.session.scalars(select(Export.id)).all() == [new]
     assert count(ExportChunk, ExportChunk.export_id == old) == 0
     assert count(ExportChunk, ExportChunk.export_id == new) > 0
+
+
+def test_an_export_whose_job_is_given_up_says_it_could_not_be_made(app, school, server, monkeypatch):
+    org = school["org"]
+    admin = client_of(app, school["admin"])
+    app.config["JOB_GIVE_UP_MINUTES"] = 0  # given up at its first failure
+    assert admin.post(f"/orgs/{org.id}/bulk/export.csv", data={}).status_code == 303
+
+    def broken(export_id, attempt, now=None):
+        raise RuntimeError("the database said no")
+
+    monkeypatch.setattr(exports, "make", broken)
+    work(app)
+    assert db.session.scalar(select(Export.status)) == "failed"
+    assert db.session.scalar(select(Job.status).where(Job.kind == exports.KIND)) == "failed"
+    assert "Could not be made" in text_of(admin.get(f"/orgs/{org.id}/exports"))
+    assert server.inbox.messages() == []
