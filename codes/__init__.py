@@ -91,6 +91,10 @@ def create_app(test_config=None):
         JOB_BATCH=10,
         JOB_POLL_SECONDS=1,
         MAIL_TIMEOUT=10,
+        # Exports of more rows than this are made by a worker and mailed as a
+        # link, kept this many hours (docs/EXPORTS.md).
+        EXPORT_INLINE_MAX=50_000,
+        EXPORT_KEEP_HOURS=72,
     )
     app.config.from_pyfile("config.py", silent=True)
     # Servers are configured by their environment (docs/DEPLOY.md), which wins.
@@ -131,6 +135,7 @@ def create_app(test_config=None):
     from .auth.routes import bp as auth_bp
     from .bulk.routes import bp as bulk_bp
     from .expected.routes import bp as expected_bp
+    from .exports.routes import bp as exports_bp
     from .invitations.routes import bp as invitations_bp
     from .joincodes.routes import bp as joincodes_bp
     from .links.routes import bp as links_bp
@@ -160,6 +165,7 @@ def create_app(test_config=None):
         approval_bp,
         expected_bp,
         notifications_bp,
+        exports_bp,
     ):
         app.register_blueprint(blueprint)
 

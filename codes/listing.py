@@ -32,12 +32,13 @@ class Counted:
         return max(1, ceil(self.total / per_page))
 
 
-def capped_count(query: Select[Any]) -> Counted:
-    """The rows a select selects, counted to COUNT_CAP + 1 at most."""
-    limited = query.with_only_columns(literal_column("1")).order_by(None).limit(COUNT_CAP + 1).subquery()
+def capped_count(query: Select[Any], cap: int = COUNT_CAP) -> Counted:
+    """The rows a select selects, counted to cap + 1 at most (COUNT_CAP for a
+    list; an export asks whether it is over EXPORT_INLINE_MAX)."""
+    limited = query.with_only_columns(literal_column("1")).order_by(None).limit(cap + 1).subquery()
     # A count is always one row: never None.
     found = cast(int, db.session.scalar(select(func.count()).select_from(limited)))
-    return Counted(min(found, COUNT_CAP), found > COUNT_CAP)
+    return Counted(min(found, cap), found > cap)
 
 
 @dataclass(frozen=True)

@@ -539,3 +539,37 @@ def membership_given(code, until_day):
     if code.member_days is not None:
         return f"membership for {plural(code.member_days, 'day')}"
     return f"membership until {until_day}" if until_day else ""
+
+
+def export_asked(email, label):
+    """What a person is told once their big export is queued."""
+    return (
+        f"The {label} export is being prepared. A link to download it will be mailed to {email} "
+        f"when it is ready; it is listed under My exports meanwhile."
+    )
+
+
+def export_too_big(count_cap, label):
+    """Why a big export is not downloaded straight away."""
+    return (
+        f"This {label} export has more than {count_cap:,} rows: too many to download straight away. "
+        f"The file can be prepared in the background and a link to it mailed to you."
+    )
+
+
+def exports_waiting(count):
+    return (
+        f"You have {plural(count, 'export')} being prepared already. "
+        f"Wait for one of them to be ready, then ask again."
+    )
+
+
+def export_ready_mail(name, org_name, label, rows, link, expires, page):
+    """The mail that a big export asked for is ready, with its link."""
+    return (
+        f"Your {label} export of {org_name} is ready",
+        f"Hello {name},\n\nThe {label} export you asked for is ready: {plural(rows, 'row')}.\n\n"
+        f"Download it (you need to be logged in): {link}\n\n"
+        f"The link works until {expires}; then the file is deleted.\n\n"
+        f"Your exports: {page}\n",
+    )

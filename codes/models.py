@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -799,6 +800,52 @@ class PeriodicRun(db.Model):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     period: Mapped[str] = mapped_column(String(20), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Export(db.Model):
+    """A big CSV export asked for by a staff member and made by a worker
+    (codes.exports, docs/EXPORTS.md): what was asked (the kind and the filter,
+    as plain data) and, once ready, the file itself in ExportChunk rows, kept in
+    the database so any web or worker machine can write and serve it. Only its
+    owner downloads it, while still staff of the organization, until it expires."""
+
+    __tablename__ = "exports"
+    __table_args__ = (
+        Index("ix_exports_owner", "user_id", "org_id", "created_at"),
+        Index("ix_exports_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # "codes" or "audit": which export, so which rows and which role it needs.
+    kind: Mapped[str] = mapped_column(String(10))
+    # The filter as JSON, read again by the worker.
+    filters: Mapped[str] = mapped_column(Text)
+    # "preparing", "ready" or "failed".
+    status: Mapped[str] = mapped_column(String(10), default="preparing")
+    # The attempt whose chunks are the file: a worker that took the job after an
+    # earlier one died writes its own, and only the one that finishes counts.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Deleted with its file after this (the periodic exports.expire).
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ExportChunk(db.Model):
+    """One piece of an export's CSV, compressed (zlib) on its own: written in
+    its own short transaction and read one at a time, so neither making nor
+    serving a file of any size holds more than one piece in memory."""
+
+    __tablename__ = "export_chunks"
+
+    export_id: Mapped[int] = mapped_column(ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class NotificationSetting(db.Model):

@@ -58,6 +58,8 @@ SETTINGS = (
     Setting("JOB_GIVE_UP_MINUTES", int),
     Setting("JOB_BATCH", int),
     Setting("JOB_POLL_SECONDS", int),
+    Setting("EXPORT_INLINE_MAX", int),
+    Setting("EXPORT_KEEP_HOURS", int),
     Setting("SQLITE_QUEUE_WAIT_SECONDS", int),
     Setting("REQUEST_DEADLINE_SECONDS", int),
 )

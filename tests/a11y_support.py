@@ -6,8 +6,9 @@ from sqlalchemy import select
 
 from codes import mail
 from codes.access import Scope
-from codes.bulk.operations import BatchInput, generate_batch
+from codes.bulk.operations import BatchInput, CodeFilter, generate_batch
 from codes.expected import operations as expected
+from codes.exports import operations as exports
 from codes.extensions import db
 from codes.models import ParentLink
 from codes.parents.operations import link_parent, make_parent_code
@@ -59,6 +60,10 @@ def seed():
     failed.status, failed.attempts, failed.finished_at = "failed", 9, failed.created_at
     failed.last_error = "SMTPRecipientsRefused: {'kim@…': (550, b'5.1.1 No such user here')}"
     db.session.commit()
+    # A big export the admin asked for, made: listed on My exports with its link.
+    export = exports.ask(org.admin, Scope(org.admin, org), exports.CODES, CodeFilter(status="all"))
+    db.session.commit()
+    exports.make(export.id, attempt=1)
     return {
         "emails": {
             "student": student.email,
@@ -124,6 +129,8 @@ def main_pages(world):
         ("admin", f"/orgs/{org}/deliveries"),
         ("admin", f"/orgs/{org}/notifications"),
         ("leader", f"/orgs/{org}/notifications"),
+        ("admin", f"/orgs/{org}/exports"),
+        ("leader", f"/orgs/{org}/exports"),
         ("admin", f"/classrooms/{room}/settings"),
         ("admin", f"/codes/{code}/edit"),
         ("admin", f"/codes/{world['asking']}/edit"),

@@ -27,8 +27,9 @@ import codes
 from codes import create_app, jobs, mail
 from codes.access import Scope
 from codes.auth.operations import password_reset_token, request_signup, verification_token
-from codes.bulk.operations import BatchInput, generate_batch
+from codes.bulk.operations import BatchInput, CodeFilter, generate_batch
 from codes.expected import operations as expected_people
+from codes.exports import operations as exports
 from codes.extensions import db
 from codes.invitations import operations as invitations
 from codes.models import (
@@ -42,6 +43,7 @@ from codes.models import (
     CourseInstructor,
     Enrollment,
     ExpectedPerson,
+    Export,
     Invitation,
     Job,
     JoinRequest,
@@ -171,6 +173,14 @@ def _given_up(to, org):
     return job
 
 
+def _made_export(admin, org):
+    """A big export of the organization's codes the admin asked for, made."""
+    export = exports.ask(admin, Scope(admin, org), exports.CODES, CodeFilter())
+    db.session.commit()
+    exports.make(export.id, attempt=1)
+    return export
+
+
 def build_world(app):
     """Two organizations, A (Oak School) and B (Elm School), with something of every
     kind a URL or a form can name, all made through the domain functions:
@@ -190,7 +200,8 @@ def build_world(app):
     (Oak Room 3 and Elm Room); A's parent letters for Oak Room 3 linked Quinn to him.
     B invited Sam (by the email B typed) to Elm Room: his to accept or decline, on
     his profile or through the mailed link, and nobody else's. Each organization has
-    a mail given up (failed), listed for its admins with Retry."""
+    a mail given up (failed), listed for its admins with Retry, and a big export its
+    admin asked for, ready for that admin alone to download."""
     make = Factory()
     with app.app_context():
         admin_a = make.user("Ada Admin", "ada@oak.example")
@@ -292,6 +303,7 @@ def build_world(app):
         # time: each listed on its organization's Failed mail page, with Retry.
         failed_job, failed_job_b = (_given_up(f"gone@{o.id}.example", o) for o in (org_a, org_b))
         db.session.commit()
+        export_a, export_b = (_made_export(a, o) for a, o in ((admin_a, org_a), (admin_b, org_b)))
 
         def t(name, kind, value, org=None, of=None):
             return name, Thing(name, kind, value, org, of)
@@ -327,6 +339,8 @@ def build_world(app):
                 t("unsubscribe_token", "token", notifications.unsubscribe_token(admin_a.id, org_a.id)),
                 t("failed_job", "job", failed_job.id, "A"),
                 t("failed_job_b", "job", failed_job_b.id, "B"),
+                t("export", "export", export_a.id, "A"),
+                t("export_b", "export", export_b.id, "B"),
                 t("invitation", "invitation", invitation_a.id, "A"),
                 t(
                     "invite_token",
@@ -401,6 +415,7 @@ class Facts:
     email_key: dict = field(default_factory=dict)  # user id -> email key
     request_code: dict = field(default_factory=dict)  # join request id -> its code's id
     expected_room: dict = field(default_factory=dict)  # expected person id -> classroom id
+    export_owner: dict = field(default_factory=dict)  # export id -> the user who asked for it
 
 
 def read_facts(app):
@@ -439,6 +454,9 @@ def read_facts(app):
             f.parent_code_owner[r.id] = r.student_id
         for r in s.scalars(select(Job)):
             f.org_of[("job", r.id)] = r.org_id
+        for r in s.scalars(select(Export)):
+            f.org_of[("export", r.id)] = r.org_id
+            f.export_owner[r.id] = r.user_id
         for r in s.scalars(select(Invitation)):
             f.invitations[r.id] = (r.org_id, r.email_key)
         for r in s.scalars(select(User)):
@@ -494,6 +512,9 @@ def may_touch(facts, world, user_id, thing, level):
         return user_id in facts.admins.get(facts.invitations[value][0], ())
     if kind == "parent_code":
         return facts.parent_code_owner.get(value) == user_id
+    if kind == "export":
+        # Its own person's alone, while staff of its organization (the URL's org says).
+        return facts.export_owner.get(value) == user_id
     if kind == "linked_student":
         return (user_id, value) in facts.parent_links
     if kind == "request":
@@ -998,6 +1019,7 @@ PARAMS = {
         "unsubscribe": ["unsubscribe_token"],
     },
     "job_id": ["failed_job", "failed_job_b"],
+    "export_id": ["export", "export_b"],
     "text": ["room_code_text"],
     "filename": ["css"],
 }

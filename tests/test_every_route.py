@@ -11,7 +11,9 @@ from sqlalchemy import select
 from codes import mail
 from codes.access import Scope
 from codes.auth.operations import verification_token
+from codes.bulk.operations import CodeFilter
 from codes.expected import operations as expected_people
+from codes.exports import operations as exports
 from codes.extensions import db
 from codes.invitations.operations import invite
 from codes.models import ExpectedPerson, JoinRequest, ParentLink
@@ -45,7 +47,9 @@ def world(app):
     asking = make.code(org, "OAK-ASK-2027", classrooms=[classroom], approval=True)
     redeem(make.user("Nia Newcomer"), asking.text)
     job = mail.queue("gone@example.org", "Hello", "Hello", org=org)
+    export = exports.ask(org.admin, Scope(org.admin, org), exports.CODES, CodeFilter())
     db.session.commit()
+    exports.make(export.id, attempt=1)
     return {
         "admin": org.admin,
         "student": student,
@@ -65,6 +69,7 @@ def world(app):
             "answer": "decline",
             "request_id": db.session.scalar(select(JoinRequest.id)),
             "job_id": job.id,
+            "export_id": export.id,
         },
     }
 

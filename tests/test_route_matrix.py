@@ -205,7 +205,9 @@ class Matrix:
 @pytest.fixture(scope="module", params=DATABASES)
 def matrix(request, tmp_path_factory):
     kind = request.param
-    app = make_app(kind, tmp_path_factory.mktemp(f"matrix-{kind}"))
+    # Every export is big here, so its page (and the form that asks for it to be
+    # made and mailed) is crawled like the others.
+    app = make_app(kind, tmp_path_factory.mktemp(f"matrix-{kind}"), EXPORT_INLINE_MAX=0)
     try:
         world = build_world(app)
         facts = read_facts(app)
@@ -475,6 +477,7 @@ B_PARAMS = {
     "text": "code_b_text",
     "invitation_id": "invitation_b",
     "expected_id": "expected_b",
+    "export_id": "export_b",
     "answer": "decline",
 }
 # What a parameter, a query argument or a field holds, by a word of its name, and
@@ -489,6 +492,7 @@ A_BY_KIND = [
     ("made", ["batch"]),
     ("invitation", ["invitation"]),
     ("expected", ["expected1"]),
+    ("export", ["export"]),
     ("org", ["org"]),
 ]
 # An id nothing has, well inside every database's integer range.

@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy import select
 
 from a11y_support import ROLES, main_pages, seed
+from codes.exports import operations as exports
 from codes.extensions import db
 from codes.models import User
 from conftest import HX, need_service
@@ -157,6 +158,16 @@ def test_every_page_and_fragment_is_valid_html(app, tmp_path):
             assert response.status_code == 200, f"{role} {path}: {response.status_code}"
             fragment = bool(headers) and "<html" not in response.get_data(as_text=True)
             keep(f"{role} GET {path}{' (htmx)' if headers else ''}", response, fragment)
+    # Every export is big for a moment: the page that offers to mail it, and the
+    # answer to its button with htmx.
+    app.config["EXPORT_INLINE_MAX"] = 1
+    for path in (f"/orgs/{world['org']}/bulk/export.csv", f"/orgs/{world['org']}/audit.csv"):
+        response = clients["admin"].get(path)
+        assert response.mimetype == "text/html", path
+        keep(f"admin GET {path} (big)", response, False)
+        response = clients["admin"].post(path, headers=HX)
+        keep(f"admin POST {path} (htmx)", response, "<html" not in response.get_data(as_text=True))
+    app.config["EXPORT_INLINE_MAX"] = exports.EXPORT_INLINE_MAX
     for role, method, path, data, headers in actions(world):
         response = clients[role].open(path, method=method, data=data, headers=headers)
         fragment = bool(headers) and "<html" not in response.get_data(as_text=True)

@@ -3,10 +3,11 @@
 from flask import Blueprint, Response, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from .. import access, csvfile
+from .. import access
+from ..exports import operations as exports
+from ..exports import routes as export_pages
 from ..models import utcnow
 from ..numbers import query_number
-from ..timeutil import to_local
 from ..web import form_status, is_htmx, page_or_fragment
 from . import operations
 from .forms import FilterForm
@@ -52,19 +53,38 @@ def log(org_id):
 
 @bp.get("/orgs/<int:org_id>/audit.csv")
 def export(org_id):
+    """The filtered log as CSV, streamed; more than EXPORT_INLINE_MAX events are
+    offered to be prepared by a worker and mailed instead (docs/EXPORTS.md)."""
     org, scope = access.org_for_admin(current_user, org_id)
     form = FilterForm(formdata=request.args)
     if not form.validate():
         return _log_page(org, scope, form, None, 422)
     flt = form.to_filter()
-
-    lines = csvfile.chunks(
-        operations.csv_header(org), (operations.csv_row(entry) for entry in operations.entries(scope, flt))
-    )
-    day = to_local(org, utcnow()).strftime("%Y-%m-%d")
+    if exports.is_big(exports.AUDIT, scope, flt):
+        args = _filter_args(form)
+        return export_pages.big_page(
+            org,
+            scope,
+            exports.AUDIT,
+            url_for("auditlog.export_later", org_id=org.id),
+            list(args.items()),
+            url_for("auditlog.log", org_id=org.id, **args),
+        )
+    lines = exports.csv_text(exports.AUDIT, scope, flt)
+    name = exports.filename(exports.AUDIT, org, utcnow())
     response = Response(stream_with_context(lines), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="audit-log-{org.id}-{day}.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.post("/orgs/<int:org_id>/audit.csv")
+def export_later(org_id):
+    """A big export of the filtered log, made by a worker and mailed."""
+    org, scope = access.org_for_admin(current_user, org_id)
+    form = FilterForm(formdata=request.form)
+    if not form.validate():
+        return _log_page(org, scope, form, None, 422)
+    return export_pages.asked(org, scope, exports.AUDIT, form.to_filter())
 
 
 @bp.app_template_global()

@@ -17,9 +17,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from .. import access, csvfile, messages, questions
+from .. import access, messages, questions
 from ..codetext import MAX_TYPED
 from ..errors import FieldErrors
+from ..exports import operations as exports
+from ..exports import routes as export_pages
 from ..extensions import db
 from ..manage.operations import deactivate as deactivate_code
 from ..models import utcnow
@@ -201,16 +203,35 @@ def redemptions(org_id, code_id):
 
 @bp.get("/orgs/<int:org_id>/bulk/export.csv")
 def export(org_id):
-    """Exactly the rows the filtered table shows, all pages, streamed as CSV."""
+    """Exactly the rows the filtered table shows, all pages, streamed as CSV; an
+    export of more than EXPORT_INLINE_MAX rows is offered to be prepared by a
+    worker and mailed instead (docs/EXPORTS.md)."""
     org, scope = access.org_for_staff(current_user, org_id)
-    rows = operations.export_rows(scope, _filters(scope))
-    chunks = csvfile.chunks(operations.EXPORT_HEADER, rows, made_inert=True)
-    name = f"codes-{org.id}-{to_local(org, utcnow()).date().isoformat()}.csv"
+    filters = _filters(scope)
+    if exports.is_big(exports.CODES, scope, filters):
+        args = filters.args(page=None)
+        return export_pages.big_page(
+            org,
+            scope,
+            exports.CODES,
+            url_for("bulk.export_later", org_id=org.id),
+            list(args.items()),
+            url_for("bulk.codes", org_id=org.id, **args),
+        )
+    chunks = exports.csv_text(exports.CODES, scope, filters)
+    name = exports.filename(exports.CODES, org, utcnow())
     return Response(
         stream_with_context(chunks),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@bp.post("/orgs/<int:org_id>/bulk/export.csv")
+def export_later(org_id):
+    """A big export of the filter's codes, made by a worker and mailed."""
+    org, scope = access.org_for_staff(current_user, org_id)
+    return export_pages.asked(org, scope, exports.CODES, _filters(scope, request.form))
 
 
 @dataclass(frozen=True)
