@@ -11,7 +11,9 @@ little) and the SQL statements each ran (counted at the cursor).
 --welcome off|on|both sets the organization's welcome mail as bench/load.py does
 (both: off, then on, on the same database kind): a student who joins queues one mail
 in the redemption's transaction. --profile N prints the N functions that took the
-most time of the timed redemptions, by cumulative time (cProfile).
+most time of the timed redemptions, by cumulative time (cProfile), and the function
+calls of each redemption by answer, a count the machine's load does not change (the
+CPU times, though, grow under the profiler: read them from a run without it).
 
     .venv/bin/python bench/redeem_alone.py
     .venv/bin/python bench/redeem_alone.py --welcome both --profile 30
@@ -123,9 +125,12 @@ def run(name, url, args, welcome):
         statements[0] += 1
 
     event.listen(engine, "before_cursor_execute", count)
-    profiler = cProfile.Profile() if profile else None
+    stats = None
     spent, answers, by_answer = [], Counter(), {}
     for person in people[warm:]:
+        # A profiler a request: its count of function calls, unlike times, is the
+        # same however busy the machine is.
+        profiler = cProfile.Profile() if profile else None
         started, cpu, before = time.perf_counter(), time.process_time(), statements[0]
         if profiler:
             profiler.enable()
@@ -133,19 +138,30 @@ def run(name, url, args, welcome):
         if profiler:
             profiler.disable()
         spent.append(1000 * (time.perf_counter() - started))
+        cpu = 1000 * (time.process_time() - cpu)
+        calls = 0
+        if profiler:
+            one = pstats.Stats(profiler, stream=sys.stdout)
+            calls = one.total_calls
+            stats = one if stats is None else stats.add(one)
         answer = load.outcome_of(200, body)
         answers[answer] += 1
-        by_answer.setdefault(answer, []).append((1000 * (time.process_time() - cpu), statements[0] - before))
+        by_answer.setdefault(answer, []).append((cpu, statements[0] - before, calls))
     event.remove(engine, "before_cursor_execute", count)
     line("redeem (the mix of bench/load.py)", spent)
     print(f"    answers: {dict(sorted(answers.items()))}")
     for answer, figures in sorted(by_answer.items()):
-        counts = Counter(n for _, n in figures)
+        counts = Counter(n for _, n, _ in figures)
         print(
-            f"    {answer:<12} CPU mean {statistics.mean(c for c, _ in figures):5.2f} ms"
-            f"  median {statistics.median(c for c, _ in figures):5.2f} ms"
+            f"    {answer:<12} CPU mean {statistics.mean(c for c, _, _ in figures):5.2f} ms"
+            f"  median {statistics.median(c for c, _, _ in figures):5.2f} ms"
             f"   statements {dict(sorted(counts.items()))}   ({len(figures)} requests)"
         )
+        if profile:
+            print(
+                f"    {'':<12} function calls mean {statistics.mean(n for _, _, n in figures):8.1f}"
+                f"  median {statistics.median(n for _, _, n in figures):6.0f}"
+            )
     for kind in ("classroom", "single", "wrong"):
         line(
             f"  of which typed a {kind} code",
@@ -159,8 +175,7 @@ def run(name, url, args, welcome):
     line("GET /login (the trivial page)", timed(lambda: anonymous.get("/login"), 500))
     with app.app_context():
         db.engine.dispose()
-    if profiler:
-        stats = pstats.Stats(profiler, stream=sys.stdout)
+    if stats is not None:
         if args.profile_file:
             stats.dump_stats(f"{args.profile_file}-{name.lower()}-{'on' if welcome else 'off'}")
         print(f"\n  the timed redemptions, the {profile} functions of most cumulative time:")
