@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 
 from . import attempts, database, jobs
 from .audit import client_address
-from .models import Job, Organization
+from .models import Organization
 
 # Seconds any one exchange with the mail server may take (MAIL_TIMEOUT).
 DEFAULT_TIMEOUT = 10
@@ -68,11 +68,12 @@ def queue(
     org: Organization | None = None,
     unsubscribe: str | None = None,
     attach: dict[str, Any] | None = None,
-) -> Job:
+) -> int:
     """Queue one message in the session's transaction (never commits): it goes
     once the change that queues it commits, and never if that is rolled back.
     unsubscribe is the one-click address of a notification mail (RFC 8058);
-    attach names an attachment drawer (ATTACHMENTS) and what it draws from."""
+    attach names an attachment drawer (ATTACHMENTS) and what it draws from.
+    Returns the job's id (codes.jobs.enqueue: a row, not an object)."""
     from .extensions import db
 
     database.begin_writing(db.session)

@@ -10,7 +10,7 @@ from codes.bulk.operations import BatchInput, CodeFilter, generate_batch
 from codes.expected import operations as expected
 from codes.exports import operations as exports
 from codes.extensions import db
-from codes.models import ParentLink
+from codes.models import Job, ParentLink
 from codes.parents.operations import link_parent, make_parent_code
 from codes.redeem.operations import redeem
 from conftest import Factory
@@ -50,13 +50,15 @@ def seed():
         redeem(make.user(name, f"{name.split()[0].lower()}@elsewhere.example"), leaked.text)
     expect = expected.read_list("sam@maple.example, Sam Student\nnot.yet@maple.example, Nia Notyet")
     expected.add_expected(org.admin, Scope(org.admin, org), room, expect)
-    failed = mail.queue(
-        "kim.long-address-of-someone@a-school-with-a-long-name.example",
-        "Maple High invites you to join",
-        "Hello",
-        org=org,
+    failed = db.session.get(
+        Job,
+        mail.queue(
+            "kim.long-address-of-someone@a-school-with-a-long-name.example",
+            "Maple High invites you to join",
+            "Hello",
+            org=org,
+        ),
     )
-    db.session.flush()
     failed.status, failed.attempts, failed.finished_at = "failed", 9, failed.created_at
     failed.last_error = "SMTPRecipientsRefused: {'kim@…': (550, b'5.1.1 No such user here')}"
     db.session.commit()

@@ -165,7 +165,7 @@ class World:
 
 def _given_up(to, org):
     """A mail of the organization's that a worker tried until its give-up time."""
-    job = mail.queue(to, "Given up", "Hello", org=org)
+    job = db.session.get(Job, mail.queue(to, "Given up", "Hello", org=org))
     job.worker = "probe-worker"
     db.session.flush()
     tried = jobs.Claimed(job.id, job.kind, job.key, {}, 1, job.give_up_at)

@@ -46,7 +46,7 @@ def world(app):
     expected_people.add_expected(org.admin, Scope(org.admin, org), classroom, added)
     asking = make.code(org, "OAK-ASK-2027", classrooms=[classroom], approval=True)
     redeem(make.user("Nia Newcomer"), asking.text)
-    job = mail.queue("gone@example.org", "Hello", "Hello", org=org)
+    job_id = mail.queue("gone@example.org", "Hello", "Hello", org=org)
     export = exports.ask(org.admin, Scope(org.admin, org), exports.CODES, CodeFilter())
     db.session.commit()
     exports.make(export.id, attempt=1)
@@ -68,7 +68,7 @@ def world(app):
             "expected_id": db.session.scalar(select(ExpectedPerson.id)),
             "answer": "decline",
             "request_id": db.session.scalar(select(JoinRequest.id)),
-            "job_id": job.id,
+            "job_id": job_id,
             "export_id": export.id,
         },
     }

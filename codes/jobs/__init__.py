@@ -77,46 +77,42 @@ def give_up_window() -> timedelta:
     return timedelta(minutes=_setting("JOB_GIVE_UP_MINUTES", JOB_GIVE_UP_MINUTES))
 
 
+# One statement, built once: a job is written as a plain row, never an object.
+_NEW_JOB = Job.__table__.insert()
+
+
+def _new_job(kind: str, payload: dict[str, Any], org_id: int | None, run_after: datetime | None) -> dict:
+    now = utcnow()
+    return {
+        "kind": kind,
+        "key": secrets.token_hex(16),
+        "org_id": org_id,
+        "payload": json.dumps(payload, separators=(",", ":")),
+        "status": QUEUED,
+        "attempts": 0,
+        "run_after": run_after or now,
+        "created_at": now,
+        "give_up_at": now + give_up_window(),
+    }
+
+
 def enqueue_on(connection: Any, kind: str, payload: dict[str, Any], org_id: int | None = None) -> None:
     """Add a job in the transaction of a connection other than the session's
     (database.run_apart): one INSERT, there once that transaction commits."""
-    now = utcnow()
-    connection.execute(
-        Job.__table__.insert(),
-        {
-            "kind": kind,
-            "key": secrets.token_hex(16),
-            "org_id": org_id,
-            "payload": json.dumps(payload, separators=(",", ":")),
-            "status": QUEUED,
-            "attempts": 0,
-            "run_after": now,
-            "created_at": now,
-            "give_up_at": now + give_up_window(),
-        },
-    )
+    connection.execute(_NEW_JOB, _new_job(kind, payload, org_id, None))
 
 
 def enqueue(
     kind: str, payload: dict[str, Any], org_id: int | None = None, run_after: datetime | None = None
-) -> Job:
-    """Add a job to the session's transaction (never commits): one INSERT, at
-    the flush. It is there for a worker once, and only if, that transaction
-    commits."""
-    now = utcnow()
-    job = Job(
-        kind=kind,
-        key=secrets.token_hex(16),
-        org_id=org_id,
-        payload=json.dumps(payload, separators=(",", ":")),
-        status=QUEUED,
-        attempts=0,
-        run_after=run_after or now,
-        created_at=now,
-        give_up_at=now + give_up_window(),
-    )
-    db.session.add(job)
-    return job
+) -> int:
+    """Add a job to the session's transaction (never commits): one INSERT, now,
+    on the session's connection (database.execute). It is there for a worker
+    once, and only if, that transaction commits. Returns the job's id.
+
+    A plain row rather than a Job object: making the object and the unit of
+    work's flush of it cost a redemption that queues its welcome mail more than
+    the INSERT itself (docs/PERFORMANCE.md, "Welcome mails on and off")."""
+    return database.execute(_NEW_JOB, _new_job(kind, payload, org_id, run_after)).inserted_primary_key[0]
 
 
 _jobs = Job.__table__.c
