@@ -402,7 +402,7 @@ def names(scope: access.Scope, entries: list[Entry], links: bool = True) -> Name
             )
             codes = {code.id: code for code in db.session.scalars(query)}
     else:
-        codes = load((Code.id, Code.text, Code.deleted_at), wanted[CODE], Code.org_id == org_id)
+        codes = load((Code.id, Code.text), wanted[CODE], Code.org_id == org_id)
     return Names(
         scope,
         load((User.id, User.name, User.email), wanted[PERSON], _among_visible_people(scope)),
