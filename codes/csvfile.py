@@ -3,11 +3,17 @@ never a formula (OWASP "CSV Injection")."""
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 
 # Cells a spreadsheet would read as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 CHUNK = 1000
+# Spreadsheets read UTF-8 when the file starts with its byte-order mark.
+BOM = "\ufeff"
+# What makes csv.writer quote a cell, in its default dialect ("excel"): the
+# delimiter, the quote character, or a character of its line ending.
+_QUOTED = re.compile('[,"\r\n]')
 
 
 def inert(cell: object) -> object:
@@ -16,6 +22,28 @@ def inert(cell: object) -> object:
     if isinstance(cell, str) and cell.startswith(FORMULA_START):
         return "'" + cell
     return cell
+
+
+def field(text: str) -> str:
+    """A text cell as csv.writer writes it: in quotes, its own quotes doubled, when
+    it holds a comma, a quote or a line break; as it is otherwise. For exports that
+    write their lines themselves (tests/test_csvfile.py holds the two to agreeing)."""
+    return '"' + text.replace('"', '""') + '"' if _QUOTED.search(text) else text
+
+
+def typed(text: str) -> str:
+    """A cell of what people typed (a name, a code), as an export that writes its
+    own lines writes it: inert(), then field()."""
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    return '"' + text.replace('"', '""') + '"' if _QUOTED.search(text) else text
+
+
+def line(cells: Iterable[object]) -> str:
+    """One row as csv.writer writes it, line ending included (a header)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue()
 
 
 def chunks(
@@ -28,7 +56,7 @@ def chunks(
     inert(), once for each distinct value (a million codes share a few names)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    buffer.write("\ufeff")
+    buffer.write(BOM)
     writer.writerow(header)
     for number, row in enumerate(rows, 1):
         if made_inert:

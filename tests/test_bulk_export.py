@@ -192,3 +192,81 @@ def test_rows_in_many_chunks_keep_their_targets_on_both_databases(any_db_app, mo
         by_batch.setdefault(row[7], set()).add(row[1])
     assert by_batch == {one.id: {"Biology"}, both.id: {"Room 9A, Algebra, Biology"}, "": {"Room 9A"}}
     assert len(rows) == 5 + 6 + 1
+
+
+def every_kind_of_code(make):
+    """An organization with a code of every status, of both roles, with and
+    without a batch, an expiry and a limit, and targets whose names need CSV
+    quoting or would start a formula."""
+    org = make.org(name="Oak School", timezone="America/New_York")
+    quoted = make.classroom(org, 'Room "A", east')
+    evil = make.classroom(org, HYPERLINK)
+    algebra = make.course(org, "Algebra, grade 9")
+    plus = make.course(org, "+1 Extra credit")
+    now = utcnow()
+    batch_of(org, 3, prefix="B", classroom_ids=[quoted.id], course_ids=[algebra.id, plus.id], max_uses=None)
+    batch_of(org, 2, classroom_ids=[evil.id], valid_until=now + timedelta(days=30), max_uses=2)
+    kinds = {
+        "active": make.code(org, "ACTIVE-1", classrooms=[quoted], courses=[algebra]),
+        "expired": make.code(org, "-EXPIRED-1", classrooms=[evil]),
+        "used": make.code(org, "USED-1", courses=[plus], max_uses=1),
+        "off": make.code(org, "OFF-1", classrooms=[quoted]),
+        "scheduled": make.code(org, "LATER-1", classrooms=[quoted], valid_from=now + timedelta(days=3)),
+        "gone": make.code(org, "GONE-1", classrooms=[quoted]),
+        "deactivated": make.code(org, "DEACT-1", courses=[algebra]),
+        "staff": make.code(org, "STAFF-1", classrooms=[quoted], role="teacher"),
+    }
+    kinds["expired"].valid_until = now - timedelta(days=1)
+    kinds["used"].uses = 1
+    kinds["off"].enabled = False
+    kinds["gone"].targets_deleted_at = now
+    db.session.commit()
+    deactivate(org.admin, kinds["deactivated"])
+    db.session.commit()
+    return org
+
+
+def test_csv_text_is_what_csv_writer_writes_of_the_rows_on_both_databases(any_db_app):
+    """export_csv writes its own lines: they are csvfile.chunks' of export_rows, byte
+    for byte, for every kind of code and awkward names, on both databases."""
+    org = every_kind_of_code(Factory())
+    scope = Scope(org.admin, org)
+    for status_filter in operations.STATUS_FILTERS:
+        filters = operations.CodeFilter(status=status_filter)
+        now = utcnow()
+        written = "".join(operations.export_csv(scope, filters, now))
+        expected = "".join(
+            csv_chunks(EXPORT_HEADER, operations.export_rows(scope, filters, now), made_inert=True)
+        )
+        assert written == expected, status_filter
+    rows = list(csv.reader(io.StringIO(written.lstrip("\ufeff"))))
+    assert len(rows) == 1 + 3 + 2 + 8 + 2, "the header, both batches, each custom code, two join codes"
+    shown = {row[0]: row for row in rows[1:]}
+    assert shown["'-EXPIRED-1"][1] == "'" + HYPERLINK
+    assert shown["ACTIVE-1"][1] == 'Room "A", east, Algebra, grade 9'
+    statuses = {row[5] for row in rows[1:]}
+    assert statuses == {"Active", "Expired", "Used", "Off", "Scheduled", "No longer valid", "Deactivated"}
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_rows_at_a_chunk_boundary_come_once_each_on_both_databases(any_db_app, monkeypatch, extra):
+    """Exactly EXPORT_CHUNK rows, and one more: every row once, in the table's order."""
+    monkeypatch.setattr(operations, "EXPORT_CHUNK", 4)
+    make = Factory()
+    org = make.org(name="Oak School")
+    room = make.classroom(org, "Room 9A")
+    scope = Scope(org.admin, org)
+    # The classroom's join code is a row too.
+    generate_batch(org.admin, scope, BatchInput(count=3 + extra, classroom_ids=[room.id]))
+    db.session.commit()
+    listed = list(
+        db.session.scalars(
+            operations.filtered_codes(scope, operations.CodeFilter()).with_only_columns(Code.text)
+        )
+    )
+    assert len(listed) == 4 + extra
+    assert [row[0] for row in operations.export_rows(scope, operations.CodeFilter())] == listed
+    pieces = list(operations.export_csv(scope, operations.CodeFilter()))
+    assert len(pieces) == 1 + 1 + extra, "the header, then a piece for each chunk"
+    rows = list(csv.reader(io.StringIO("".join(pieces).lstrip("\ufeff"))))
+    assert [row[0] for row in rows[1:]] == listed
