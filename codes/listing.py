@@ -32,9 +32,10 @@ class Counted:
         return max(1, ceil(self.total / per_page))
 
 
-def capped_count(query: Select[Any], cap: int = COUNT_CAP) -> Counted:
+def capped_count(query: Select[Any], cap: int | None = None) -> Counted:
     """The rows a select selects, counted to cap + 1 at most (COUNT_CAP for a
-    list; an export asks whether it is over EXPORT_INLINE_MAX)."""
+    list, read when called; an export asks whether it is over EXPORT_INLINE_MAX)."""
+    cap = COUNT_CAP if cap is None else cap
     limited = query.with_only_columns(literal_column("1")).order_by(None).limit(cap + 1).subquery()
     # A count is always one row: never None.
     found = cast(int, db.session.scalar(select(func.count()).select_from(limited)))
