@@ -30,13 +30,29 @@ table orders its ties by it.
 Deactivating, pausing or deleting a code, and taking people out of a classroom
 or moving them, change no figure: what happened stays."""
 
+import copy
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String, cast, delete, func, literal, select, union_all, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    TextClause,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import database
@@ -143,60 +159,100 @@ def count_redemption(org_id: int, code_id: int, took_seat: bool, at: datetime) -
     the code's lock that counting its use took, so a change of its classrooms
     is either wholly before or wholly after)."""
     day = day_of(_zone_now(org_id), at)
+    values = {"org_id": org_id, "code_id": code_id, "new": 1 if took_seat else 0}
     for model, key, bucket in ((ReportDay, _KEY, day), (ReportMonth, _MONTH_KEY, month_of(day))):
-        statement = _insert(model).from_select(
-            _columns(model, key), _redemption_rows(org_id, code_id, took_seat, bucket)
-        )
-        database.execute(_adding(statement, key))
-    totals = _insert(ReportTotal).from_select(
-        _total_columns(), _redemption_totals(org_id, code_id, took_seat)
-    )
-    database.execute(_adding(totals, _TOTAL_KEY))
+
+        def build(model=model, key=key):
+            return _adding(_insert(model).from_select(_columns(model, key), _redemption_rows()), key)
+
+        database.execute(_prepared(model.__tablename__, build), {**values, "bucket": bucket})
+
+    def totals():
+        return _adding(_insert(ReportTotal).from_select(_total_columns(), _redemption_totals()), _TOTAL_KEY)
+
+    database.execute(_prepared(ReportTotal.__tablename__, totals), values)
+
+
+# SQLAlchemy caches no dialect's INSERT … ON CONFLICT (it marks them as not
+# cacheable), so a redemption's three would be built and compiled again on
+# every redemption: about a millisecond to build each and two to compile. Each
+# is compiled once for each kind of database, into text with named parameters.
+_PREPARED: dict[tuple[str, str], TextClause] = {}
+
+
+def _prepared(name: str, build: Callable[[], Any]) -> TextClause:
+    dialect = db.session.get_bind().dialect
+    statement = _PREPARED.get((dialect.name, name))
+    if statement is None:
+        named = copy.copy(dialect)
+        named.paramstyle, named.positional = "named", False
+        compiled = build().compile(dialect=named)
+        # text() reads ":name" as a parameter, so PostgreSQL's casts ("::") are escaped.
+        sql = str(compiled).replace("::", "\\:\\:")
+        binds = {}
+        for bound, key in compiled.bind_names.items():
+            binds[key] = (
+                bindparam(key, type_=bound.type)
+                if bound.required
+                else bindparam(key, value=bound.value, type_=bound.type)
+            )
+        statement = _PREPARED[dialect.name, name] = text(sql).bindparams(*binds.values())
+    return statement
 
 
 def _total_columns():
     return [ReportTotal.__table__.c[c] for c in _TOTAL_COLUMNS]
 
 
-def _redemption_totals(org_id: int, code_id: int, took_seat: bool):
+def _redemption_totals():
     """A redemption's totals, in the order of their key: each classroom the code
     places people in, the code's own, and the code's in each of those classrooms
-    (the code's text read with them, under the code's lock)."""
+    (the code's text read with them, under the code's lock). Its parameters:
+    org_id, code_id, and new (1 if the redemption took a seat)."""
 
     def row(code, classroom, text):
-        return select(_int(org_id), code, classroom, text, _int(1), _int(1 if took_seat else 0), _int(0))
+        return select(_bound("org_id"), code, classroom, text, _int(1), _bound("new"), _int(0))
 
+    code_id = bindparam("code_id", type_=Integer)
     no_text = cast(literal(""), String)
     return union_all(
         row(_int(ALL), CodeClassroom.classroom_id, no_text).where(CodeClassroom.code_id == code_id),
-        row(_int(code_id), _int(ALL), Code.text).where(Code.id == code_id),
-        row(_int(code_id), CodeClassroom.classroom_id, Code.text)
+        row(_bound("code_id"), _int(ALL), Code.text).where(Code.id == code_id),
+        row(_bound("code_id"), CodeClassroom.classroom_id, Code.text)
         .join(Code, Code.id == CodeClassroom.code_id)
         .where(CodeClassroom.code_id == code_id),
     )
 
 
-def _redemption_rows(org_id: int, code_id: int, took_seat: bool, bucket: date):
+def _redemption_rows():
     """A redemption's rows of one day or month, in the order of their key (the
-    classrooms by their index), as _add writes them."""
+    classrooms by their index), as _add writes them. Its parameters: org_id,
+    code_id, new (1 if the redemption took a seat) and bucket (the day or month)."""
 
     def row(code, classroom):
         # The day bound as a date (no CAST: SQLite would make it a number).
         return select(
-            _int(org_id),
+            _bound("org_id"),
             code,
             classroom,
-            literal(bucket, Date),
+            bindparam("bucket", type_=Date),
             _int(1),
-            _int(1 if took_seat else 0),
+            _bound("new"),
             _int(0),
         )
 
     return union_all(
         row(_int(ALL), _int(ALL)),
-        row(_int(ALL), CodeClassroom.classroom_id).where(CodeClassroom.code_id == code_id),
-        row(_int(code_id), _int(ALL)),
+        row(_int(ALL), CodeClassroom.classroom_id).where(
+            CodeClassroom.code_id == bindparam("code_id", type_=Integer)
+        ),
+        row(_bound("code_id"), _int(ALL)),
     )
+
+
+def _bound(name: str):
+    """A parameter typed as _int types a value."""
+    return cast(bindparam(name, type_=Integer), Integer)
 
 
 def count_placements(org_id: int, placements: Iterable[tuple[int, datetime]]) -> None:
