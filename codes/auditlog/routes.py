@@ -1,12 +1,11 @@
 """The organization's audit log, for its admins: filter, page, export."""
 
-from flask import Blueprint, Response, request, stream_with_context, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user, login_required
 
 from .. import access
 from ..exports import operations as exports
 from ..exports import routes as export_pages
-from ..models import utcnow
 from ..numbers import query_number
 from ..web import form_status, is_htmx, page_or_fragment
 from . import operations
@@ -59,22 +58,16 @@ def export(org_id):
     form = FilterForm(formdata=request.args)
     if not form.validate():
         return _log_page(org, scope, form, None, 422)
-    flt = form.to_filter()
-    if exports.is_big(exports.AUDIT, scope, flt):
-        args = _filter_args(form)
-        return export_pages.big_page(
-            org,
-            scope,
-            exports.AUDIT,
-            url_for("auditlog.export_later", org_id=org.id),
-            list(args.items()),
-            url_for("auditlog.log", org_id=org.id, **args),
-        )
-    lines = exports.csv_text(exports.AUDIT, scope, flt)
-    name = exports.filename(exports.AUDIT, org, utcnow())
-    response = Response(stream_with_context(lines), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    args = _filter_args(form)
+    return export_pages.file_or_offer(
+        org,
+        scope,
+        exports.AUDIT,
+        form.to_filter(),
+        url_for("auditlog.export_later", org_id=org.id),
+        args,
+        url_for("auditlog.log", org_id=org.id, **args),
+    )
 
 
 @bp.post("/orgs/<int:org_id>/audit.csv")

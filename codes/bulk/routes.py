@@ -4,17 +4,7 @@ pages, deactivate, redemptions, actions on many codes at once and CSV export."""
 
 from dataclasses import dataclass
 
-from flask import (
-    Blueprint,
-    Response,
-    flash,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    stream_with_context,
-    url_for,
-)
+from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import access, messages, questions
@@ -24,7 +14,6 @@ from ..exports import operations as exports
 from ..exports import routes as export_pages
 from ..extensions import db
 from ..manage.operations import deactivate as deactivate_code
-from ..models import utcnow
 from ..numbers import query_id, query_number
 from ..timeutil import format_local, to_local
 from ..web import (
@@ -208,22 +197,15 @@ def export(org_id):
     worker and mailed instead (docs/EXPORTS.md)."""
     org, scope = access.org_for_staff(current_user, org_id)
     filters = _filters(scope)
-    if exports.is_big(exports.CODES, scope, filters):
-        args = filters.args(page=None)
-        return export_pages.big_page(
-            org,
-            scope,
-            exports.CODES,
-            url_for("bulk.export_later", org_id=org.id),
-            list(args.items()),
-            url_for("bulk.codes", org_id=org.id, **args),
-        )
-    chunks = exports.csv_text(exports.CODES, scope, filters)
-    name = exports.filename(exports.CODES, org, utcnow())
-    return Response(
-        stream_with_context(chunks),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    args = filters.args(page=None)
+    return export_pages.file_or_offer(
+        org,
+        scope,
+        exports.CODES,
+        filters,
+        url_for("bulk.export_later", org_id=org.id),
+        args,
+        url_for("bulk.codes", org_id=org.id, **args),
     )
 
 

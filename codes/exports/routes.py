@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from .. import access, messages
 from ..errors import DomainError
 from ..extensions import db
+from ..models import utcnow
 from ..web import is_htmx
 from . import operations
 
@@ -44,6 +45,19 @@ def big_page(org, scope, kind, action, fields, back_to):
         action=action,
         fields=fields,
         back_to=back_to,
+    )
+
+
+def file_or_offer(org, scope, kind, filters, action, args, back_to):
+    """A GET of an export: the CSV streamed, or for a big one the page that
+    offers it prepared and mailed (big_page), the filter's `args` carried."""
+    if operations.is_big(kind, scope, filters):
+        return big_page(org, scope, kind, action, list(args.items()), back_to)
+    name = operations.filename(kind, org, utcnow())
+    return Response(
+        stream_with_context(operations.csv_text(kind, scope, filters)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
