@@ -508,15 +508,14 @@ class ReportTotal(db.Model):
     placed: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# The codes of an organization (classroom_id 0) or of a classroom, most redeemed
-# first and then by text: the order of a report's table of codes.
-Index(
-    "ix_report_totals_top",
-    ReportTotal.org_id,
-    ReportTotal.classroom_id,
-    ReportTotal.redemptions.desc(),
-    ReportTotal.code_text,
-)
+# The totals of an organization's codes (classroom_id 0) or of a classroom's. Not
+# ordered by `redemptions`: an index that held it would make every redemption's
+# update of its totals a new row version with a new entry in every index of the
+# table (no HOT update), and the entries of a code redeemed many times at once
+# (a join code) pile up faster than they can be cleaned, each upsert checking
+# them all: on PostgreSQL that took a redemption under load from about 14 to 82
+# ms of the database's CPU (docs/PERFORMANCE.md, "All time from running totals").
+Index("ix_report_totals_room", ReportTotal.org_id, ReportTotal.classroom_id)
 
 
 # What became of a JoinRequest.

@@ -28,41 +28,14 @@ GROWING = {
     "audit_events",
     "code_classrooms",
     "code_courses",
-    # a total per code ever redeemed (codes.reports.aggregates): "all time"'s
-    # table of codes reads the first rows of its index, in the table's order
+    # a total per code ever redeemed (codes.reports.aggregates), which "all
+    # time"'s table of codes reads and sorts (below, READS_ALL)
     "report_totals",
 }
 # Not report_days (codes.reports.aggregates): the reports read it by the
 # organization and the period's days, and what grows with it is days, not
 # people. What the reports still sort is the codes of the period's days
 # (the table of the 15 most redeemed) for 30 days, 12 weeks and 12 months.
-SCAN = re.compile(r"\bSCAN (\w+)")
-# A sort or grouping in a temporary b-tree reads every row it sorts: all of an
-# organization's, when what it reads grows with the organization. (The right
-# part of an ORDER BY sorts only rows that tie on its left part: the codes of
-# one batch, made at one instant.)
-SORTED_ALL = re.compile(r"USE TEMP B-TREE FOR (ORDER BY|GROUP BY|DISTINCT)")
-# A search on the organization alone reads all its rows of that table, unless
-# the statement stops early (a page, a count to the cap).
-OF_THE_ORGANIZATION = re.compile(
-    r"SEARCH (\w+) USING (?:COVERING )?INDEX \w+ \((?:org_id=\?(?: AND deleted_at=\?)?)\)"
-)
-# A statement that reads the rows of ids already chosen (the targets of the 50
-# codes on the page, the classrooms of its 25 people) sorts only those.
-OF_CHOSEN_IDS = re.compile(r"\b\w*id IN \(\?|\bid IN \(__\[POSTCOMPILE")
-# What still reads all of an organization's rows of a kind, and why: each is a
-# known cost, measured by bench/growth.py (docs/PERFORMANCE.md, "Growth"). The
-# test fails when one of these is fixed, too, so that this list stays true.
-READS_ALL = {
-    # the day's pressure above the log counts the last 24 hours' refused
-    # attempts by address: a day's, not the whole history
-    "audit log, first page"
-}
-# Pages whose search must have a trigram index in its plan (codes.search). What
-# this cannot tell: a page's statement that walks the organization's index until
-# it has a page (LIMIT) stops early when rows match often, and reads them all
-# when few do, as a rare search does on SQLite (docs/PERFORMANCE.md, "Growth").
-SEARCHES = {"bulk codes, search", "people, search", "audit log, by person"}
 SCAN = re.compile(r"\bSCAN (\w+)")
 # A sort or grouping in a temporary b-tree reads every row it sorts: all of an
 # organization's, when what it reads grows with the organization. (The right
@@ -94,7 +67,12 @@ SEARCHED = re.compile(r"LIKE '%' \|\| \? \|\| '%'")
 READS_ALL = {
     # the day's pressure above the log counts the last 24 hours' refused
     # attempts by address: a day's, not the whole history
-    "audit log, first page"
+    "audit log, first page",
+    # "all time"'s table of codes sorts the totals of every code redeemed: no
+    # index holds them by redemptions, or each redemption would update it
+    # (models.ReportTotal, docs/PERFORMANCE.md)
+    "organization report, all time",
+    "classroom report, all time",
 }
 # Pages whose search must read a trigram index (codes.search), and then read
 # what it found first: a statement that walked the organization's index until

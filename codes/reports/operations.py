@@ -413,9 +413,9 @@ def _code_totals(scope: Scope, *conditions: ColumnElement[bool]) -> list[ColumnE
 
 
 def _top_codes_ever(scope: Scope, classroom: Classroom | None, limit: int) -> list[CodeLine]:
-    """The table of codes since the start, from the totals: their index
-    (ix_report_totals_top) holds them in the table's order, so this reads the
-    table's rows, not every code redeemed."""
+    """The table of codes since the start, from the totals: a row for each code
+    redeemed (ix_report_totals_room), sorted, rather than a row for each of its
+    months. No index holds them in the table's order (models.ReportTotal)."""
     total = ReportTotal
     rows = db.session.execute(
         select(Code, total.redemptions, total.new_members)

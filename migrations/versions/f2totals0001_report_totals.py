@@ -50,11 +50,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("org_id", "code_id", "classroom_id"),
     )
     with op.batch_alter_table("report_totals", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_report_totals_top",
-            ["org_id", "classroom_id", sa.text("redemptions DESC"), "code_text"],
-            unique=False,
-        )
+        batch_op.create_index("ix_report_totals_room", ["org_id", "classroom_id"], unique=False)
     conn = op.get_bind()
     conn.execute(sa.text(FILL))
     conn.execute(sa.text(FILL_CODES_IN_CLASSROOMS))
@@ -62,5 +58,5 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table("report_totals", schema=None) as batch_op:
-        batch_op.drop_index("ix_report_totals_top")
+        batch_op.drop_index("ix_report_totals_room")
     op.drop_table("report_totals")
