@@ -513,8 +513,7 @@ class ReportTotal(db.Model):
 # update of its totals a new row version with a new entry in every index of the
 # table (no HOT update), and the entries of a code redeemed many times at once
 # (a join code) pile up faster than they can be cleaned, each upsert checking
-# them all: on PostgreSQL that took a redemption under load from about 14 to 82
-# ms of the database's CPU (docs/PERFORMANCE.md, "All time from running totals").
+# them all (docs/PERFORMANCE.md, "All time from running totals").
 Index("ix_report_totals_room", ReportTotal.org_id, ReportTotal.classroom_id)
 
 
