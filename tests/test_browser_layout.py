@@ -169,6 +169,7 @@ def pages(w):
             ("audit", f"/orgs/{org}/audit"),
             ("parent-links", f"/orgs/{org}/parents"),
             ("failed-mail", f"/orgs/{org}/deliveries"),
+            ("my-exports", f"/orgs/{org}/exports"),
             ("notifications", f"/orgs/{org}/notifications"),
             ("print", f"/codes/{w['long_code']}/print"),
         ],
