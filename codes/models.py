@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -486,15 +487,42 @@ class ReportMonth(db.Model):
     placed: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# Below EXACT_BANDS redemptions, a total's band is its count; from there, one
+# band for each power of two (8 to 15, 16 to 31, ...). Bands never overlap and
+# rise with the count, so totals in band order are in the order of their
+# counts; within a band below EXACT_BANDS, every count is the same. Written as
+# SQL both databases compute in a generated column (up to 2**40; above, one band).
+EXACT_BANDS = 8
+BAND_BITS = 40
+
+
+def redemptions_band(count: int) -> int:
+    """The band of a count, as REDEMPTIONS_BAND computes it in the database."""
+    if count < EXACT_BANDS:
+        return count
+    return EXACT_BANDS - EXACT_BANDS.bit_length() + min(count.bit_length(), BAND_BITS + 1)
+
+
+REDEMPTIONS_BAND = (
+    "CASE WHEN redemptions < %d THEN redemptions " % EXACT_BANDS
+    + " ".join(
+        "WHEN redemptions < %d THEN %d" % (2**bits, redemptions_band(2 ** (bits - 1)))
+        for bits in range(EXACT_BANDS.bit_length(), BAND_BITS + 1)
+    )
+    + " ELSE %d END" % redemptions_band(2**BAND_BITS)
+)
+
+
 class ReportTotal(db.Model):
     """An organization's report figures since the start, kept in the same
     transactions as its days (ReportDay): one row per code (classroom_id 0), per
     classroom (code_id 0), and per code and each classroom it places people in
     now (the code's redemptions, as that classroom counts them). No row for the
-    whole organization: its timeline reads its days. The code's text is kept
-    beside its figures so that one index gives "all time"'s table of the most
-    redeemed codes in its order (most redeemed first, then by text) and stops
-    after the table's rows."""
+    whole organization: its timeline reads its days. The code's text and the
+    band of its redemptions are kept beside its figures so that one index gives
+    "all time"'s table of the most redeemed codes nearly in its order (most
+    redeemed first, then by text) and its rows are read band by band from the
+    top, stopping after the table's rows (reports.operations._top_codes_ever)."""
 
     __tablename__ = "report_totals"
 
@@ -506,15 +534,25 @@ class ReportTotal(db.Model):
     redemptions: Mapped[int] = mapped_column(Integer, default=0)
     new_members: Mapped[int] = mapped_column(Integer, default=0)
     placed: Mapped[int] = mapped_column(Integer, default=0)
+    # The band of `redemptions` (redemptions_band): computed by the database on
+    # every write, whoever writes the row.
+    band: Mapped[int] = mapped_column(Integer, Computed(REDEMPTIONS_BAND))
 
 
-# The totals of an organization's codes (classroom_id 0) or of a classroom's. Not
-# ordered by `redemptions`: an index that held it would make every redemption's
-# update of its totals a new row version with a new entry in every index of the
-# table (no HOT update), and the entries of a code redeemed many times at once
-# (a join code) pile up faster than they can be cleaned, each upsert checking
-# them all (docs/PERFORMANCE.md, "All time from running totals").
-Index("ix_report_totals_room", ReportTotal.org_id, ReportTotal.classroom_id)
+# The totals of an organization's codes (classroom_id 0) or of a classroom's, by
+# band, then text. Not by `redemptions` itself: an index that held it would make
+# every redemption's update of its totals a new row version with a new entry in
+# every index of the table (no HOT update on PostgreSQL), and the entries of a
+# code redeemed many times at once (a join code) pile up faster than they can be
+# cleaned, each upsert checking them all (docs/PERFORMANCE.md, "All time from
+# running totals"). A band changes at a few counts only (8, 16, 32, ...).
+Index(
+    "ix_report_totals_order",
+    ReportTotal.org_id,
+    ReportTotal.classroom_id,
+    ReportTotal.band,
+    ReportTotal.code_text,
+)
 
 
 # What became of a JoinRequest.

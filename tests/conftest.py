@@ -236,6 +236,17 @@ def fresh_app(tmp_path):
         db.engine.dispose()
 
 
+@pytest.fixture
+def postgres_app():
+    """An app on this worker's PostgreSQL database, emptied: for what only
+    PostgreSQL does (its plans, HOT updates, its locks)."""
+    app = build_app(postgres_url())
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db_app(request, app_folder):
     """The same test on the embedded SQLite and on a real PostgreSQL server."""

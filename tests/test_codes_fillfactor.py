@@ -12,7 +12,7 @@ from codes import create_app
 from codes.extensions import db
 from codes.models import CODES_FILLFACTOR, Code
 from codes.redeem.operations import redeem
-from conftest import DATABASES, Factory, batch_of, build_app, postgres_url
+from conftest import DATABASES, Factory, batch_of, postgres_url
 
 USES_PER_PAGE = 5
 
@@ -27,15 +27,6 @@ def _pages(codes):
         select(Code.id, text("(ctid::text::point)[0]::int")).where(Code.id.in_([c.id for c in codes]))
     )
     return dict(rows.all())
-
-
-@pytest.fixture
-def postgres_app():
-    app = build_app(postgres_url())
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from codes.models import AuditEvent, Code, CodeClassroom, CodeCourse
 from codes.parents import operations as parents_operations
 from codes.redeem.operations import redeem
 from codes.seats.operations import lock_organization
-from conftest import HX, Factory, build_app, count, postgres_url, soup
+from conftest import HX, Factory, count, soup
 
 ROUNDS = 6
 # What a person may be answered: the change, a refusal in plain words beside a
@@ -195,15 +195,6 @@ def test_deleting_while_others_change_it_never_answers_500(any_db_app, target):
         ]
         assert codes_placing_nobody_shown_active(w["org"]) == [], f"round {number}"
     assert wrong == [], f"{tally}\n" + "\n".join(wrong)
-
-
-@pytest.fixture
-def postgres_app():
-    app = build_app(postgres_url())
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.mark.parametrize("lock", ["organization", "student"])

@@ -29,7 +29,7 @@ GROWING = {
     "code_classrooms",
     "code_courses",
     # a total per code ever redeemed (codes.reports.aggregates), which "all
-    # time"'s table of codes reads and sorts (below, READS_ALL)
+    # time"'s table of codes reads band by band (models.REDEMPTIONS_BAND)
     "report_totals",
 }
 # Not report_days (codes.reports.aggregates): the reports read it by the
@@ -67,12 +67,7 @@ SEARCHED = re.compile(r"LIKE '%' \|\| \? \|\| '%'")
 READS_ALL = {
     # the day's pressure above the log counts the last 24 hours' refused
     # attempts by address: a day's, not the whole history
-    "audit log, first page",
-    # "all time"'s table of codes sorts the totals of every code redeemed: no
-    # index holds them by redemptions, or each redemption would update it
-    # (models.ReportTotal, docs/PERFORMANCE.md)
-    "organization report, all time",
-    "classroom report, all time",
+    "audit log, first page"
 }
 # Pages whose search must read a trigram index (codes.search), and then read
 # what it found first: a statement that walked the organization's index until

@@ -16,9 +16,11 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CompoundSelect, Select, func, literal, select, union_all
 
 from ..access import Scope
+from ..byids import among
 from ..codetext import canonical
 from ..extensions import db
 from ..models import (
+    EXACT_BANDS,
     Classroom,
     ClassroomMember,
     Code,
@@ -393,15 +395,34 @@ def code_lines(
         return _top_codes_ever(scope, classroom, limit)
     codes = _codes_of(classroom) if classroom is not None else None
     counted = _rows(window, lambda table: _scoped_codes(scope, table, codes))
-    redemptions = func.sum(counted.c.redemptions)
-    rows = db.session.execute(
-        select(Code, redemptions, func.sum(counted.c.new_members))
-        .join(counted, counted.c.code_id == Code.id)
-        .group_by(Code.id)
-        .order_by(redemptions.desc(), Code.text)
-        .limit(limit)
+    sums = db.session.execute(
+        select(counted.c.code_id, func.sum(counted.c.redemptions), func.sum(counted.c.new_members)).group_by(
+            counted.c.code_id
+        )
+    ).all()
+    return _most_redeemed({code_id: Figures(count, new) for code_id, count, new in sums}, limit)
+
+
+def _most_redeemed(figures: dict[int, Figures], limit: int) -> list[CodeLine]:
+    """The `limit` codes of most redemptions among `figures` (by code id), most
+    first, ties by text. The sums are grouped by code id alone, and only the
+    codes that tie at the table's last place are read for their text to choose
+    among them: not every code of the period."""
+    ranked = sorted(figures.items(), key=lambda item: -item[1].redemptions)
+    chosen = [code_id for code_id, _ in ranked]
+    if len(ranked) > limit:
+        last = ranked[limit - 1][1].redemptions
+        chosen = [code_id for code_id, f in ranked if f.redemptions > last]
+        tied = [code_id for code_id, f in ranked if f.redemptions == last]
+        chosen += db.session.scalars(
+            among(select(Code.id), Code.id, tied).order_by(Code.text, Code.id).limit(limit - len(chosen))
+        ).all()
+    in_order = db.session.scalars(among(select(Code), Code.id, chosen).order_by(Code.text, Code.id)).all()
+    # Sorted again by count only: the sort is stable, so ties keep the text's order.
+    lines = sorted(
+        (CodeLine(code, figures[code.id]) for code in in_order), key=lambda line: -line.figures.redemptions
     )
-    return [CodeLine(code, Figures(count, new_count)) for code, count, new_count in rows]
+    return lines
 
 
 def _code_totals(scope: Scope, *conditions: ColumnElement[bool]) -> list[ColumnElement[bool]]:
@@ -413,18 +434,34 @@ def _code_totals(scope: Scope, *conditions: ColumnElement[bool]) -> list[ColumnE
 
 
 def _top_codes_ever(scope: Scope, classroom: Classroom | None, limit: int) -> list[CodeLine]:
-    """The table of codes since the start, from the totals: a row for each code
-    redeemed (ix_report_totals_room), sorted, rather than a row for each of its
-    months. No index holds them in the table's order (models.ReportTotal)."""
+    """The table of codes since the start, from the totals, read band by band
+    from the top (ix_report_totals_order): the highest band left, then its rows
+    in the table's order, until the table is full. A band below EXACT_BANDS
+    holds one count only, so the index gives its rows by text, and reading stops
+    after the rows needed, however many codes tie (every code used once has 1);
+    a higher band's few rows are sorted by their counts."""
     total = ReportTotal
-    rows = db.session.execute(
-        select(Code, total.redemptions, total.new_members)
-        .join(Code, Code.id == total.code_id)
-        .where(*_code_totals(scope, total.classroom_id == (classroom.id if classroom is not None else ALL)))
-        .order_by(total.redemptions.desc(), total.code_text)
-        .limit(limit)
-    )
-    return [CodeLine(code, Figures(count, new_count)) for code, count, new_count in rows]
+    where = _code_totals(scope, total.classroom_id == (classroom.id if classroom is not None else ALL))
+    lines: list[CodeLine] = []
+    below: int | None = None
+    while len(lines) < limit:
+        higher = [] if below is None else [total.band < below]
+        band = db.session.scalar(
+            select(total.band).where(*where, *higher).order_by(total.band.desc()).limit(1)
+        )
+        if band is None:
+            break
+        order = [total.code_text] if band < EXACT_BANDS else [total.redemptions.desc(), total.code_text]
+        rows = db.session.execute(
+            select(Code, total.redemptions, total.new_members)
+            .join(Code, Code.id == total.code_id)
+            .where(*where, total.band == band)
+            .order_by(*order)
+            .limit(limit - len(lines))
+        )
+        lines += [CodeLine(code, Figures(count, new_count)) for code, count, new_count in rows]
+        below = band
+    return lines
 
 
 @dataclass
