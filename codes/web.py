@@ -36,6 +36,7 @@ from .extensions import db, login_manager
 from .models import User, UserSession
 from .numbers import BoundedIntConverter
 from .timeutil import format_local
+from .urls import url_for_each
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -511,4 +512,5 @@ def init_app(app):
         autofocus=autofocus,
         code_status=code_status.code_status,
         format_local=format_local,
+        url_for_each=url_for_each,
     )

@@ -2,6 +2,7 @@
 existing codes with its filters (batch, status, classroom, course, search),
 pages, deactivate, redemptions, actions on many codes at once and CSV export."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
@@ -16,6 +17,7 @@ from ..extensions import db
 from ..manage.operations import deactivate as deactivate_code
 from ..numbers import query_id, query_number
 from ..timeutil import format_local, to_local
+from ..urls import url_for_each
 from ..web import (
     apply_errors,
     asks_first,
@@ -32,6 +34,19 @@ from . import actions, operations
 from .forms import TICKED, BulkActionForm, GenerateForm
 
 bp = Blueprint("bulk", __name__)
+
+
+@bp.app_template_global()
+def code_row_urls(org_id: int) -> dict[str, Callable[[int], str]]:
+    """The addresses each row of a codes table links to, by the code's id: built
+    once for a table of fifty rows (bulk/_table.html), or for one row alone."""
+    return {
+        "redemptions": url_for_each("bulk.redemptions", "code_id", org_id=org_id),
+        "deactivate": url_for_each("bulk.deactivate", "code_id", org_id=org_id),
+        "edit": url_for_each("manage.edit", "code_id"),
+        "print": url_for_each("links.print_code", "code_id"),
+        "report": url_for_each("reports.code", "code_id"),
+    }
 
 
 @bp.before_request
