@@ -281,28 +281,31 @@ def move_code(org_id: int, code_id: int, left: Collection[int], joined: Collecti
     """A code's classrooms changed: the classrooms it left no longer count its
     redemptions, those it joined count them all, day by day and in their totals;
     the code's total in a classroom goes with it. Call it holding the code's
-    row, which every redemption of it takes before it counts."""
-    for classroom_ids, sign in ((sorted(left), -1), (sorted(joined), 1)):
-        for classroom_id in classroom_ids:
-            for model, key in ((ReportDay, _KEY), (ReportMonth, _MONTH_KEY)):
-                table = model.__table__
-                rows = select(
-                    table.c.org_id,
-                    _int(ALL),
-                    _int(classroom_id),
-                    table.c[key[-1]],
-                    sign * table.c.redemptions,
-                    sign * table.c.new_members,
-                    _int(0),
-                ).where(table.c.org_id == org_id, table.c.code_id == code_id, table.c.classroom_id == ALL)
-                database.execute(_adding(_insert(model).from_select(_columns(model, key), rows), key))
+    row, which every redemption of it takes before it counts. Rows are written in
+    the order a redemption writes them (every day row before any month row, the
+    classrooms in the order of their ids), so that a redemption of another code
+    in the same classrooms never waits for this one while holding what it waits
+    for."""
+    signs = sorted([(c, -1) for c in left] + [(c, 1) for c in joined])
+    for model, key in ((ReportDay, _KEY), (ReportMonth, _MONTH_KEY)):
+        for classroom_id, sign in signs:
+            table = model.__table__
+            rows = select(
+                table.c.org_id,
+                _int(ALL),
+                _int(classroom_id),
+                table.c[key[-1]],
+                sign * table.c.redemptions,
+                sign * table.c.new_members,
+                _int(0),
+            ).where(table.c.org_id == org_id, table.c.code_id == code_id, table.c.classroom_id == ALL)
+            database.execute(_adding(_insert(model).from_select(_columns(model, key), rows), key))
     if not left and not joined:
         return
     # The totals after the days, in the order of their key, as a redemption
     # writes them: the classrooms' own, then the code's in each classroom.
     total = ReportTotal.__table__
     code_total = (total.c.org_id == org_id, total.c.code_id == code_id, total.c.classroom_id == ALL)
-    signs = sorted([(c, -1) for c in left] + [(c, 1) for c in joined])
 
     def moved(classroom_id, sign, code, text):
         return select(
