@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import membernames, search  # noqa: F401 (their indexes and triggers are made with the tables)
+from . import classroomcounts, membernames, search  # noqa: F401 (their indexes and triggers are made with the tables)
 from .extensions import db
 
 
@@ -251,6 +251,9 @@ class Classroom(db.Model):
     # A counter of the new seats its codes took, updated under the organization's
     # row lock like Organization.seats_taken.
     seats_used: Mapped[int] = mapped_column(Integer, default=0)
+    # Its members now, kept by the database's triggers (codes.classroomcounts):
+    # never written by the app.
+    member_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # Its one current join code; the ones it replaced stay, deactivated.
     join_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id", ondelete="SET NULL"))
     join_code: Mapped["Code | None"] = relationship(foreign_keys=[join_code_id])

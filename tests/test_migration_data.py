@@ -312,3 +312,46 @@ def test_the_report_totals_are_the_sums_of_the_days_already_there(initial_app):
         (2, 0, 9): ("", 9, 9, 0),
         (2, 3, 9): ("ELM-THREE", 9, 9, 0),
     }
+
+
+def test_classrooms_count_the_members_already_there_and_follow_changes(initial_app):
+    """f3count00001 counts each classroom's members already there; from then on
+    the database keeps the counts as members come, go and move."""
+    upgrade(revision="f3band000001")
+    run(
+        "INSERT INTO organizations (id, name, timezone, seats_taken, created_at, welcome_mail) "
+        "VALUES (1, 'Oak', 'UTC', 0, CURRENT_TIMESTAMP, :yes)",
+        yes=True,
+    )
+    for classroom_id in (5, 6, 7):
+        run(
+            "INSERT INTO classrooms (id, org_id, name, created_at, seats_used, parents_can_see) "
+            "VALUES (:id, 1, :name, CURRENT_TIMESTAMP, 0, :no)",
+            id=classroom_id,
+            name=f"Room {classroom_id}",
+            no=False,
+        )
+    for user_id in (1, 2, 3):
+        run(
+            "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, created_at, "
+            "search_key) VALUES (:id, :email, :email, :name, 'x', :yes, CURRENT_TIMESTAMP, '')",
+            id=user_id,
+            email=f"p{user_id}@oak.example",
+            name=f"Person {user_id}",
+            yes=True,
+        )
+    member = (
+        "INSERT INTO classroom_members (classroom_id, user_id, added_at) VALUES (:c, :u, CURRENT_TIMESTAMP)"
+    )
+    for classroom_id, user_id in ((5, 1), (5, 2), (5, 3), (6, 1)):
+        run(member, c=classroom_id, u=user_id)
+    upgrade()
+
+    def counts():
+        return dict(run("SELECT id, member_count FROM classrooms").tuples().all())
+
+    assert counts() == {5: 3, 6: 1, 7: 0}
+    run(member, c=7, u=2)
+    run("DELETE FROM classroom_members WHERE classroom_id = 5 AND user_id = 1")
+    run("UPDATE classroom_members SET classroom_id = 7 WHERE classroom_id = 6 AND user_id = 1")
+    assert counts() == {5: 2, 6: 0, 7: 2}

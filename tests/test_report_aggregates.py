@@ -107,6 +107,23 @@ def stored(org_id):
     return kept
 
 
+def member_counts(org_id):
+    """Each classroom's members now, as kept (Classroom.member_count) and as
+    counted here from its rows: the two dicts a test compares."""
+    db.session.expire_all()
+    kept = dict(
+        db.session.execute(select(Classroom.id, Classroom.member_count).where(Classroom.org_id == org_id))
+        .tuples()
+        .all()
+    )
+    counted = dict.fromkeys(kept, 0)
+    for (classroom_id,) in db.session.execute(
+        select(ClassroomMember.classroom_id).join(Classroom).where(Classroom.org_id == org_id)
+    ):
+        counted[classroom_id] += 1
+    return kept, counted
+
+
 def totals(org_id):
     """The totals as kept, without rows that came back to nothing:
     {(code_id, classroom_id): (code text, redemptions, new, placed)}."""
@@ -259,6 +276,8 @@ def test_a_random_history_keeps_the_aggregates_equal_to_a_recount(any_db_app):
         db.session.commit()
         done[kind] += 1
         assert totals(ids["org"]) == totals_of_days(ids["org"]), (step, kind)
+        kept, counted = member_counts(ids["org"])
+        assert kept == counted, (step, kind)
         if step % 100 == 99:
             assert stored(ids["org"]) == recounted(ids["org"]), step
     kinds = {
@@ -297,6 +316,8 @@ def test_students_redeeming_at_once_are_each_counted_once(any_db_app):
     outcomes = race(any_db_app, attempts)
     assert "ok" in outcomes
     assert stored(org.id) == recounted(org.id)
+    kept, counted = member_counts(org.id)
+    assert kept == counted and sum(counted.values()) > 0
     db.session.expire_all()
     whole = db.session.scalars(
         select(ReportDay).where(

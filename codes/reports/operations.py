@@ -22,7 +22,6 @@ from ..extensions import db
 from ..models import (
     EXACT_BANDS,
     Classroom,
-    ClassroomMember,
     Code,
     CodeClassroom,
     Organization,
@@ -522,12 +521,9 @@ def classroom_lines(scope: Scope, window: tuple[date, date] | None) -> list[Clas
         for classroom_id, count, new_count in db.session.execute(sums):
             figures = counted.setdefault(classroom_id, Figures())
             figures.redemptions, figures.redeemed_new = count, new_count
+    # Read afresh, not from the classrooms loaded: the database keeps the counts.
     members = dict(
-        db.session.execute(
-            select(ClassroomMember.classroom_id, func.count())
-            .where(ClassroomMember.classroom_id.in_(ids))
-            .group_by(ClassroomMember.classroom_id)
-        )
+        db.session.execute(select(Classroom.id, Classroom.member_count).where(Classroom.id.in_(ids)))
         .tuples()
         .all()
     )
@@ -547,9 +543,8 @@ def seats_through(scope: Scope, code: Code) -> int:
 
 
 def members_of(classroom: Classroom) -> int:
-    return cast(
-        int, db.session.scalar(select(func.count()).where(ClassroomMember.classroom_id == classroom.id))
-    )
+    """Its members now, as the database counts them (codes.classroomcounts)."""
+    return cast(int, db.session.scalar(select(Classroom.member_count).where(Classroom.id == classroom.id)))
 
 
 # --- the reports ----------------------------------------------------------------------------
