@@ -20,11 +20,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 from bs4 import BeautifulSoup
-from sqlalchemy import make_url, select
+from sqlalchemy import make_url, select, text
 from werkzeug.datastructures import EnvironHeaders
 
 import codes
-from codes import create_app, jobs, mail
+from codes import classroomcounts, create_app, jobs, mail
 from codes.access import Scope
 from codes.auth.operations import password_reset_token, request_signup, verification_token
 from codes.bulk.operations import BatchInput, CodeFilter, generate_batch
@@ -778,8 +778,13 @@ class Tables:
     def _typed_rows(self):
         with self.app.app_context():
             with db.engine.connect() as connection:
+                # Not the columns the database computes (it refuses them in an INSERT).
                 rows = {
-                    t.name: [dict(r._mapping) for r in connection.execute(select(t))] for t in self.tables
+                    t.name: [
+                        dict(r._mapping)
+                        for r in connection.execute(select(*(c for c in t.columns if c.computed is None)))
+                    ]
+                    for t in self.tables
                 }
                 connection.rollback()
             db.session.remove()
@@ -804,6 +809,10 @@ class Tables:
                 for table in tables:
                     if self.saved[table.name]:
                         connection.execute(table.insert(), self.saved[table.name])
+                # The rows went out and came back through the triggers that keep
+                # each classroom's member count: counted again, as they were.
+                if names & {"classrooms", "classroom_members"}:
+                    connection.execute(text(classroomcounts.RECOUNT))
             db.session.remove()
         assert self.changed() == [], "the tables could not be put back as they were"
         return changed

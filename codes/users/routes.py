@@ -1,6 +1,9 @@
 """The users tab: an organization's people, searchable and paged; moving and
 removing students between classrooms; and the roster upload."""
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, Response, current_app, flash, render_template, request, stream_with_context
 from flask_login import current_user, login_required
 
@@ -15,13 +18,25 @@ from ..models import utcnow
 from ..numbers import query_id
 from ..seats import operations as seats
 from ..timeutil import to_local
-from ..urls import public_url
+from ..urls import public_url, url_for_each
 from ..web import asks_first, is_htmx, page_or_fragment, see_other
 from . import operations, roster
 from . import person as people
 from .forms import MoveForm, RemoveForm, RosterForm
 
 bp = Blueprint("users", __name__)
+
+
+@bp.app_template_global()
+def person_row_urls(org_id: int, args: dict[str, Any]) -> dict[str, Callable[[int], str]]:
+    """The addresses each row of the people list links to, by the person's id
+    (`args`: the list's search, classroom and page, kept by a move or a removal):
+    built once for a page of rows (users/_people.html), or for one row alone."""
+    return {
+        "person": url_for_each("users.person", "user_id", org_id=org_id),
+        "remove": url_for_each("users.remove", "user_id", org_id=org_id, **args),
+        "move": url_for_each("users.move", "user_id", org_id=org_id, **args),
+    }
 
 
 @bp.before_request
