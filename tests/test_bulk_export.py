@@ -270,3 +270,6 @@ def test_rows_at_a_chunk_boundary_come_once_each_on_both_databases(any_db_app, m
     assert len(pieces) == 1 + 1 + extra, "the header, then a piece for each chunk"
     rows = list(csv.reader(io.StringIO("".join(pieces).lstrip("\ufeff"))))
     assert [row[0] for row in rows[1:]] == listed
+    counted = list(operations.export_pieces(scope, operations.CodeFilter()))
+    assert [text for text, _ in counted] == pieces
+    assert [rows for _, rows in counted] == [0, 4] + [1] * extra, "the header holds no row"

@@ -16,7 +16,9 @@ from sqlalchemy import select, update
 
 from codes import jobs
 from codes.access import Scope
+from codes.bulk import operations as bulk
 from codes.bulk.operations import CodeFilter
+from codes.csvfile import chunks as csv_chunks
 from codes.exports import operations as exports
 from codes.extensions import db
 from codes.jobs import periodic
@@ -168,9 +170,11 @@ def test_a_small_export_still_streams(app, school):
 def test_the_worker_stores_the_bytes_the_streamed_export_gives_and_mails_the_link(
     app, school, server, monkeypatch, kind, path, args
 ):
-    # Small chunks, so the file is many rows of export_chunks.
+    # Small chunks, so the file is many rows of export_chunks, each gathered
+    # from several pieces of two rows.
     monkeypatch.setattr(exports, "CHUNK_BYTES", 200)
     monkeypatch.setattr(exports, "ROWS_A_PIECE", 2)
+    monkeypatch.setattr(bulk, "EXPORT_CHUNK", 2)
     org = school["org"]
     admin = client_of(app, school["admin"])
     url = f"/orgs/{org.id}/{path}"
@@ -202,6 +206,34 @@ def test_the_worker_stores_the_bytes_the_streamed_export_gives_and_mails_the_lin
 
     work(app)
     assert len(server.inbox.messages()) == 1, "one mail, however often the worker runs"
+
+
+@pytest.mark.parametrize("rows_a_chunk", [5, 12])
+def test_the_workers_codes_file_is_what_csv_writer_writes_of_the_rows(
+    app, school, server, monkeypatch, rows_a_chunk
+):
+    """The worker writes the codes as the request streams them (bulk.export_pieces,
+    not csv.writer): its file is csv.writer's bytes of export_rows, with names
+    that need quotes or would start a formula, and its count of rows is theirs,
+    read in chunks that end before the last row or exactly at it."""
+    monkeypatch.setattr(exports, "CHUNK_BYTES", 200)
+    monkeypatch.setattr(bulk, "EXPORT_CHUNK", rows_a_chunk)
+    make = Factory()
+    org = school["org"]
+    quoted = make.classroom(org, 'Room "A", east')
+    make.code(org, "-DASH-FIRST", classrooms=[quoted], courses=[make.course(org, "=HYPERLINK(1)")])
+    make.code(org, "CUSTOM-2", classrooms=[quoted, school["room"]])
+    db.session.commit()
+    scope = Scope(school["admin"], org)
+    filters = CodeFilter(status="all")
+    expected = "".join(csv_chunks(bulk.EXPORT_HEADER, bulk.export_rows(scope, filters), made_inert=True))
+    assert len(expected.splitlines()) == 1 + 8 + 2 + 2, "the header, the batch, two codes, two join codes"
+    exports.ask(school["admin"], scope, exports.CODES, filters)
+    work(app)
+    export = db.session.scalar(select(Export))
+    assert export.status == "ready"
+    assert b"".join(exports.stored(export)) == expected.encode("utf-8")
+    assert export.rows == 12
 
 
 def test_only_the_owner_still_staff_downloads_it_before_it_expires(app, school, server):

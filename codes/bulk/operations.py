@@ -593,24 +593,32 @@ def export_rows(scope: Scope, filters: CodeFilter, now: datetime | None = None) 
         ]
 
 
-def export_csv(scope: Scope, filters: CodeFilter, now: datetime | None = None) -> Iterator[str]:
-    """export_rows as CSV text: the byte-order mark and the header, then a piece
-    for each chunk of rows, the bytes csvfile.chunks writes of export_rows
-    (tests/test_bulk_export.py holds the two to agreeing). Each row is one
-    format of the database's row, about six times quicker than csv.writer's row
-    and a list of cells. Only the code's text and its targets' names can hold
-    what CSV quotes (csvfile.typed); the other cells are numbers, ISO dates and
-    the app's own words."""
+def export_pieces(
+    scope: Scope, filters: CodeFilter, now: datetime | None = None
+) -> Iterator[tuple[str, int]]:
+    """export_rows as CSV text, each piece with the number of rows it holds: the
+    byte-order mark and the header (no row), then a piece for each chunk of
+    rows, the bytes csvfile.chunks writes of export_rows (tests/test_bulk_export.py
+    holds the two to agreeing). Each row is one format of the database's row,
+    about six times quicker than csv.writer's row and a list of cells. Only the
+    code's text and its targets' names can hold what CSV quotes (csvfile.typed);
+    the other cells are numbers, ISO dates and the app's own words."""
     now = now or utcnow()
     iso = _iso_in(scope.org)
     targets = _target_names_of(scope.org.id, csvfile.typed)
     typed = csvfile.typed
-    yield csvfile.BOM + csvfile.line(EXPORT_HEADER)
+    yield csvfile.BOM + csvfile.line(EXPORT_HEADER), 0
     for chunk in _export_result(scope, filters, now):
-        yield "".join(
+        text = "".join(
             [
                 f"{typed(code)},{targets(classrooms, courses)},{uses},{'' if max_uses is None else max_uses},"
                 f"{iso(until)},{shown},{role},{'' if batch_id is None else batch_id},{iso(made)}\r\n"
                 for code, classrooms, courses, uses, max_uses, until, shown, role, batch_id, made in chunk
             ]
         )
+        yield text, len(chunk)
+
+
+def export_csv(scope: Scope, filters: CodeFilter, now: datetime | None = None) -> Iterator[str]:
+    """export_pieces' text alone, as a request streams it."""
+    return (text for text, _ in export_pieces(scope, filters, now))

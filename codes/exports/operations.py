@@ -37,10 +37,11 @@ EXPORT_KEEP_HOURS = 72
 # At most this many of one person's exports of an organization are prepared at once.
 PREPARING_AT_ONCE = 3
 # About this much CSV text goes into one chunk before it is compressed: a few
-# hundred rows' pieces of csvfile.chunks, so a million codes are some two
-# hundred rows of export_chunks, and memory holds one chunk.
+# pieces of a thousand rows, so a million codes are some two hundred rows of
+# export_chunks, and memory holds one chunk.
 CHUNK_BYTES = 512 * 1024
-# Rows in each piece of CSV text gathered into a chunk.
+# Rows in each piece of the audit log's CSV text (csvfile.chunks); the codes
+# export writes a piece for each chunk of rows it reads (bulk.EXPORT_CHUNK).
 ROWS_A_PIECE = csvfile.CHUNK
 LISTED = 50
 
@@ -53,15 +54,13 @@ class Kind:
     label: str
     admins_only: bool
     file_prefix: str
-    header: Callable[[Organization], list[Any]]
     query: Callable[[access.Scope, Any], Any]
-    rows: Callable[[access.Scope, Any], Iterator[Iterable[object]]]
-    made_inert: bool
+    # The CSV text in pieces, each with the number of rows it holds: what the
+    # request streams for a small export and what the worker stores for a big
+    # one are made by this one function alike.
+    pieces: Callable[[access.Scope, Any], Iterator[tuple[str, int]]]
     to_data: Callable[[Any], dict[str, Any]]
     from_data: Callable[[dict[str, Any]], Any]
-    # The same CSV text as the rows through csvfile.chunks, written quicker
-    # (bulk.export_csv), for the request that streams it; None: from the rows.
-    text: Callable[[access.Scope, Any], Iterator[str]] | None = None
 
     def may(self, scope: access.Scope) -> bool:
         return scope.admin if self.admins_only else scope.is_staff
@@ -88,29 +87,47 @@ def _audit_filter(data: dict[str, Any]) -> auditlog.AuditFilter:
     return auditlog.AuditFilter(**{**data, **days})
 
 
+class _Counted:
+    """Rows passed through, counted."""
+
+    def __init__(self, rows: Iterable[Iterable[object]]) -> None:
+        self.rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Iterable[object]]:
+        for row in self.rows:
+            self.count += 1
+            yield row
+
+
+def _audit_pieces(scope: access.Scope, flt: auditlog.AuditFilter) -> Iterator[tuple[str, int]]:
+    """The audit log's CSV through csv.writer (csvfile.chunks), ROWS_A_PIECE rows
+    a piece, each piece with the number of rows it holds."""
+    counted = _Counted(auditlog.csv_row(entry) for entry in auditlog.entries(scope, flt))
+    written = 0
+    for text in csvfile.chunks(auditlog.csv_header(scope.org), counted, chunk=ROWS_A_PIECE):
+        yield text, counted.count - written
+        written = counted.count
+
+
 KINDS = {
     CODES: Kind(
         name=CODES,
         label="codes",
         admins_only=False,
         file_prefix="codes",
-        header=lambda org: list(bulk.EXPORT_HEADER),
         query=bulk.filtered_codes,
-        rows=bulk.export_rows,
-        made_inert=True,
+        pieces=bulk.export_pieces,
         to_data=_code_filter_data,
         from_data=lambda data: bulk.CodeFilter(**data),
-        text=bulk.export_csv,
     ),
     AUDIT: Kind(
         name=AUDIT,
         label="audit log",
         admins_only=True,
         file_prefix="audit-log",
-        header=auditlog.csv_header,
         query=auditlog.query,
-        rows=lambda scope, flt: (auditlog.csv_row(entry) for entry in auditlog.entries(scope, flt)),
-        made_inert=False,
+        pieces=_audit_pieces,
         to_data=_audit_filter_data,
         from_data=_audit_filter,
     ),
@@ -127,31 +144,9 @@ def is_big(kind: str, scope: access.Scope, filters: Any) -> bool:
     return capped_count(KINDS[kind].query(scope, filters), cap=inline_max()).more
 
 
-class _Counted:
-    """Rows passed through, counted."""
-
-    def __init__(self, rows: Iterable[Iterable[object]]) -> None:
-        self.rows = rows
-        self.count = 0
-
-    def __iter__(self) -> Iterator[Iterable[object]]:
-        for row in self.rows:
-            self.count += 1
-            yield row
-
-
 def csv_text(kind: str, scope: access.Scope, filters: Any) -> Iterator[str]:
     """The export's CSV text in pieces, as the request streams a small export."""
-    chosen = KINDS[kind]
-    if chosen.text is not None:
-        return chosen.text(scope, filters)
-    return _csv(chosen, scope.org, chosen.rows(scope, filters))
-
-
-def _csv(kind: Kind, org: Organization, rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    """The CSV text of these rows: what the request streams for a small export
-    and what the worker stores for a big one are made here alike."""
-    return csvfile.chunks(kind.header(org), rows, chunk=ROWS_A_PIECE, made_inert=kind.made_inert)
+    return (text for text, _ in KINDS[kind].pieces(scope, filters))
 
 
 def filename(kind: str, org: Organization, at: datetime) -> str:
@@ -244,18 +239,20 @@ def stored(export: Export) -> Iterator[bytes]:
         yield zlib.decompress(data)
 
 
-def _pieces(texts: Iterable[str]) -> Iterator[bytes]:
-    """CSV text gathered into pieces of about CHUNK_BYTES, encoded."""
+def _gathered(pieces: Iterable[tuple[str, int]]) -> Iterator[tuple[bytes, int]]:
+    """CSV text gathered into chunks of about CHUNK_BYTES, encoded, each with
+    the number of rows it holds."""
     gathered: list[str] = []
-    size = 0
-    for text in texts:
+    size = rows = 0
+    for text, count in pieces:
         gathered.append(text)
         size += len(text)
+        rows += count
         if size >= CHUNK_BYTES:
-            yield "".join(gathered).encode("utf-8")
-            gathered, size = [], 0
+            yield "".join(gathered).encode("utf-8"), rows
+            gathered, size, rows = [], 0, 0
     if gathered:
-        yield "".join(gathered).encode("utf-8")
+        yield "".join(gathered).encode("utf-8"), rows
 
 
 def _write_chunk(export_id: int, attempt: int, number: int, data: bytes) -> None:
@@ -293,11 +290,12 @@ def make(export_id: int, attempt: int, now: datetime | None = None) -> str:
                 _finish(export_id, status=FAILED)
                 db.session.commit()
                 return FAILED
-            counted = _Counted(kind.rows(scope, kind.from_data(json.loads(export.filters))))
-            size = number = 0
-            for number, data in enumerate(_pieces(_csv(kind, org, counted)), 1):
+            pieces = kind.pieces(scope, kind.from_data(json.loads(export.filters)))
+            size = rows = 0
+            for number, (data, count) in enumerate(_gathered(pieces), 1):
                 _write_chunk(export_id, attempt, number, data)
                 size += len(data)
+                rows += count
             database.begin_writing(db.session)
             now = now or utcnow()
             expires = now + keep_for()
@@ -305,7 +303,7 @@ def make(export_id: int, attempt: int, now: datetime | None = None) -> str:
                 export_id,
                 status=READY,
                 attempt=attempt,
-                rows=counted.count,
+                rows=rows,
                 size=size,
                 ready_at=now,
                 expires_at=expires,
@@ -321,7 +319,7 @@ def make(export_id: int, attempt: int, now: datetime | None = None) -> str:
                 user.name,
                 org.name,
                 kind.label,
-                counted.count,
+                rows,
                 public_url("exports.download", org_id=org.id, export_id=export_id),
                 format_local(org, expires, with_zone=True),
                 public_url("exports.mine", org_id=org.id),
