@@ -31,6 +31,12 @@ def field(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if _QUOTED.search(text) else text
 
 
+# Where typed() would change a cell (a formula's first character, or what CSV
+# quotes), or None: one regular expression's search, for the many cells that
+# it leaves as they are.
+changed = re.compile("^[" + re.escape("".join(FORMULA_START)) + "]|" + _QUOTED.pattern).search
+
+
 def typed(text: str) -> str:
     """A cell of what people typed (a name, a code), as an export that writes its
     own lines writes it: inert(), then field()."""

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from codes import database
 from codes.access import Scope
 from codes.bulk import operations
 from codes.bulk.operations import EXPORT_HEADER, BatchInput, generate_batch
@@ -15,7 +16,8 @@ from codes.csvfile import chunks as csv_chunks
 from codes.csvfile import inert
 from codes.extensions import db
 from codes.manage.operations import deactivate
-from codes.models import Code, utcnow
+from codes.models import Classroom, Code, utcnow
+from codes.orgs import operations as orgs
 from codes.redeem.operations import redeem
 from codes.timeutil import to_local, to_utc
 from conftest import Factory, batch_of, soup
@@ -226,9 +228,14 @@ def every_kind_of_code(make):
     return org
 
 
-def test_csv_text_is_what_csv_writer_writes_of_the_rows_on_both_databases(any_db_app):
+@pytest.mark.parametrize("tails_kept", [operations.TAILS_KEPT, 1])
+def test_csv_text_is_what_csv_writer_writes_of_the_rows_on_both_databases(
+    any_db_app, monkeypatch, tails_kept
+):
     """export_csv writes its own lines: they are csvfile.chunks' of export_rows, byte
-    for byte, for every kind of code and awkward names, on both databases."""
+    for byte, for every kind of code and awkward names, on both databases, with
+    the cells after the code kept written or written again for every row."""
+    monkeypatch.setattr(operations, "TAILS_KEPT", tails_kept)
     org = every_kind_of_code(Factory())
     scope = Scope(org.admin, org)
     for status_filter in operations.STATUS_FILTERS:
@@ -273,3 +280,62 @@ def test_rows_at_a_chunk_boundary_come_once_each_on_both_databases(any_db_app, m
     counted = list(operations.export_pieces(scope, operations.CodeFilter()))
     assert [text for text, _ in counted] == pieces
     assert [rows for _, rows in counted] == [0, 4] + [1] * extra, "the header holds no row"
+
+
+def export_statement(scope, filters, now):
+    """_export_result's statement, as SQLAlchemy itself reads it."""
+    rows = []
+    original = database.chunked_rows
+
+    def read_by_sqlalchemy(connection, statement, size):
+        rows.extend(tuple(row) for row in connection.execute(statement))
+        return original(connection, statement, size)
+
+    return rows, read_by_sqlalchemy
+
+
+@pytest.mark.parametrize(
+    "who, filters",
+    [
+        ("admin", {"status": "all"}),
+        ("admin", {"search": "active"}),
+        ("leader", {"status": "all"}),
+        ("leader", {"status": "off"}),
+        ("leader", {"status": "all", "search": "off-1"}),
+    ],
+)
+def test_rows_read_in_chunks_are_sqlalchemys_rows_on_both_databases(any_db_app, monkeypatch, who, filters):
+    """database.chunked_rows (on PostgreSQL psycopg's chunked rows mode, the
+    statement compiled by the app) gives the rows, values and types SQLAlchemy
+    gives for the export's statement: a leader's scope (IN lists of their
+    classrooms), a search (the trigram index's ids), a status at an instant."""
+    monkeypatch.setattr(operations, "EXPORT_CHUNK", 3)
+    make = Factory()
+    org = every_kind_of_code(make)
+    leader = make.user("Leo Leader")
+    make.classroom(org, "Room 7", leaders=[leader])
+    quoted = db.session.scalar(select(Classroom).where(Classroom.name == 'Room "A", east'))
+    orgs.add_leader(org.admin, quoted, leader.id)
+    db.session.commit()
+    scope = Scope(org.admin if who == "admin" else leader, org)
+    now = utcnow()
+    expected, spy = export_statement(scope, operations.CodeFilter(**filters), now)
+    monkeypatch.setattr(database, "chunked_rows", spy)
+    chunks = list(operations._export_result(scope, operations.CodeFilter(**filters), now))
+    assert [tuple(row) for chunk in chunks for row in chunk] == expected
+    assert expected, "some rows to compare"
+    assert all(len(chunk) <= 3 for chunk in chunks)
+    assert [type(value) for value in expected[0]] == [type(value) for value in chunks[0][0]]
+
+
+def test_an_export_stopped_half_way_leaves_the_connection_usable_on_both_databases(any_db_app, monkeypatch):
+    """A download cut short closes the rows half-way: the session's connection
+    goes on (on PostgreSQL psycopg cancels the statement and reads what was sent)."""
+    monkeypatch.setattr(operations, "EXPORT_CHUNK", 2)
+    org = every_kind_of_code(Factory())
+    scope = Scope(org.admin, org)
+    pieces = operations.export_csv(scope, operations.CodeFilter(status="all"))
+    next(pieces), next(pieces)
+    pieces.close()
+    assert db.session.scalar(select(Code.text).where(Code.org_id == org.id).order_by(Code.id).limit(1))
+    db.session.rollback()

@@ -23,3 +23,8 @@ def test_a_field_is_what_csv_writer_writes():
 def test_a_typed_cell_is_made_inert_then_written_as_csv_writer_writes_it():
     for cell in AWKWARD + random_cells():
         assert csvfile.typed(cell) + ",x\r\n" == csvfile.line([csvfile.inert(cell), "x"]), repr(cell)
+
+
+def test_changed_finds_a_cell_exactly_when_typed_changes_it():
+    for cell in AWKWARD + random_cells():
+        assert (csvfile.changed(cell) is not None) == (csvfile.typed(cell) != cell), repr(cell)

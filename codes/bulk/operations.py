@@ -7,13 +7,13 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Row, Select, String, exists, func, insert, select, text, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from .. import audit, csvfile, duration, keys, search, status
+from .. import audit, csvfile, database, duration, keys, search, status
 from ..access import Scope
 from ..codetext import MAX_TYPED, PREFIX_RE, canonical, random_code
 from ..errors import DomainError, FieldErrors
@@ -50,6 +50,8 @@ BATCH_USES_RANGE = uses_range(CHOOSE_UNLIMITED)
 # a second round is already a rarity; a fifth means something else is wrong.
 ATTEMPTS = 5
 EXPORT_CHUNK = 1000
+# Distinct sets of a row's cells after the code kept written (export_pieces).
+TAILS_KEPT = 4096
 
 
 @dataclass
@@ -539,12 +541,12 @@ def _as_stored(column):
     return column
 
 
-def _export_result(scope: Scope, filters: CodeFilter, now: datetime) -> Iterator[Sequence[Row]]:
+def _export_result(scope: Scope, filters: CodeFilter, now: datetime) -> Iterator[Sequence[Sequence[Any]]]:
     """The export's rows as the database gives them, EXPORT_CHUNK at a time:
     (text, classroom ids, course ids, uses, max uses, expiry, status, role,
-    batch, made). One statement read over a server-side cursor: one consistent
-    read, in flat memory; the database words each status (status.sql_status),
-    and the rows are plain tuples, not objects."""
+    batch, made). One statement read in chunks (database.chunked_rows): one
+    consistent read, in flat memory; the database words each status
+    (status.sql_status), and the rows are plain tuples, not objects."""
     query = filtered_codes(scope, filters, now).with_only_columns(
         Code.text,
         _targets_column(CodeClassroom, CodeClassroom.classroom_id),
@@ -563,7 +565,7 @@ def _export_result(scope: Scope, filters: CodeFilter, now: datetime) -> Iterator
         # 0.8 s of compiling for every export, more than it saves. For this
         # transaction only.
         conn.execute(text("SET LOCAL jit = off"))
-    return conn.execute(query.execution_options(yield_per=EXPORT_CHUNK)).partitions()
+    return database.chunked_rows(conn, query, EXPORT_CHUNK)
 
 
 def export_rows(scope: Scope, filters: CodeFilter, now: datetime | None = None) -> Iterator[list[object]]:
@@ -599,21 +601,35 @@ def export_pieces(
     """export_rows as CSV text, each piece with the number of rows it holds: the
     byte-order mark and the header (no row), then a piece for each chunk of
     rows, the bytes csvfile.chunks writes of export_rows (tests/test_bulk_export.py
-    holds the two to agreeing). Each row is one format of the database's row,
-    about six times quicker than csv.writer's row and a list of cells. Only the
-    code's text and its targets' names can hold what CSV quotes (csvfile.typed);
-    the other cells are numbers, ISO dates and the app's own words."""
+    holds the two to agreeing). Only the code's text and its targets' names can
+    hold what CSV quotes (csvfile.typed); the other cells are numbers, ISO dates
+    and the app's own words. A batch's codes share all but their text (and, once
+    used, their uses and status), so the cells after the code are written once
+    for each distinct set of values (TAILS_KEPT of them at a time) and each line
+    is the code's cell and those: a third less time than formatting every row."""
     now = now or utcnow()
     iso = _iso_in(scope.org)
     targets = _target_names_of(scope.org.id, csvfile.typed)
-    typed = csvfile.typed
+    typed, changed = csvfile.typed, csvfile.changed
+    tails: dict[Sequence[Any], str] = {}
+    written = tails.get
+
+    def tail(rest: Sequence[Any]) -> str:
+        classrooms, courses, uses, max_uses, until, shown, role, batch_id, made = rest
+        if len(tails) >= TAILS_KEPT:
+            tails.clear()
+        cells = tails[rest] = (
+            f",{targets(classrooms, courses)},{uses},{'' if max_uses is None else max_uses},"
+            f"{iso(until)},{shown},{role},{'' if batch_id is None else batch_id},{iso(made)}\r\n"
+        )
+        return cells
+
     yield csvfile.BOM + csvfile.line(EXPORT_HEADER), 0
     for chunk in _export_result(scope, filters, now):
         text = "".join(
             [
-                f"{typed(code)},{targets(classrooms, courses)},{uses},{'' if max_uses is None else max_uses},"
-                f"{iso(until)},{shown},{role},{'' if batch_id is None else batch_id},{iso(made)}\r\n"
-                for code, classrooms, courses, uses, max_uses, until, shown, role, batch_id, made in chunk
+                (typed(code) if changed(code) else code) + (written(rest) or tail(rest))
+                for code, rest in [(row[0], row[1:]) for row in chunk]
             ]
         )
         yield text, len(chunk)
