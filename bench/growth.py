@@ -603,15 +603,37 @@ def measure(app, admin_id, worlds, runs, want_explain, want_pages=False):
     results = {}  # name -> {size: (ms, statements)}
     plans = {}
     largest = max(worlds)
-    for size, world in worlds.items():
-        for name, url, headers in pages(world):
-            ok(admin.get(url, headers=headers))
-            ms, cpu = medians_ms(lambda url=url, headers=headers: ok(admin.get(url, headers=headers)), runs)
-            seen = statements.during(lambda url=url, headers=headers: ok(admin.get(url, headers=headers)))
+    # Each page at every size in turn, run by run, beside the trivial page: the
+    # machine's speed drifts by a third and more within minutes (a fixed loop of
+    # Python did), and sizes timed minutes apart would carry the drift into
+    # their ratio. Interleaved, every size of a page sees the same machine.
+    anonymous = app.test_client()
+    per_size = {size: pages(world) for size, world in worlds.items()}
+    for index, (name, _, _) in enumerate(per_size[largest]):
+        calls = {
+            size: (lambda url=listed[index][1], headers=listed[index][2]: ok(admin.get(url, headers=headers)))
+            for size, listed in per_size.items()
+        }
+        calls["trivial"] = lambda: ok(anonymous.get("/login"))
+        for call in calls.values():
+            call()
+        spent: dict = {key: ([], []) for key in calls}
+        for _ in range(runs):
+            for key, call in calls.items():
+                began, used = time.perf_counter(), time.process_time()
+                call()
+                spent[key][0].append(1000 * (time.perf_counter() - began))
+                spent[key][1].append(1000 * (time.process_time() - used))
+        for size in worlds:
+            seen = statements.during(calls[size])
+            ms, cpu = (statistics.median(values) for values in spent[size])
             results.setdefault(name, {})[size] = (ms, len(seen))
             results.setdefault(f"{name}, CPU of the process", {})[size] = (cpu, None)
+            trivial = statistics.median(spent["trivial"][1])
+            results.setdefault(f"{name}, CPU / the trivial page's", {})[size] = (cpu / trivial, None)
             if size == largest:
                 plans[name] = seen
+    for size, world in worlds.items():
         for name, url in exports(world):
             began = time.perf_counter()
             size_bytes = drain(admin.get(url, buffered=False))
