@@ -9,9 +9,7 @@ and a moved row counts in its new classroom. The triggers are made with the
 tables (the metadata's after_create) and by the migration, which counts the
 members already there."""
 
-from sqlalchemy import event, text
-
-from .extensions import db
+from .extensions import made_with_the_tables
 
 POSTGRESQL = [
     """CREATE FUNCTION classroom_members_count() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -55,15 +53,9 @@ def create_statements(dialect: str) -> list[str]:
     return POSTGRESQL if dialect == "postgresql" else SQLITE
 
 
-@event.listens_for(db.metadata, "after_create")
-def _create(target, connection, **kw):
-    for statement in create_statements(connection.dialect.name):
-        connection.execute(text(statement))
-
-
-@event.listens_for(db.metadata, "before_drop")
-def _drop(target, connection, **kw):
+def drop_statements(dialect: str) -> list[str]:
     # On SQLite the triggers go with their tables.
-    if connection.dialect.name == "postgresql":
-        for statement in POSTGRESQL_DROP:
-            connection.execute(text(statement))
+    return POSTGRESQL_DROP if dialect == "postgresql" else []
+
+
+made_with_the_tables(create_statements, drop_statements)

@@ -8,9 +8,7 @@ membership gets its person's name when it is inserted, however it is inserted
 of a person follows a change of their name or email. The triggers are made with
 the tables (the metadata's after_create) and by the migration."""
 
-from sqlalchemy import event, text
-
-from .extensions import db
+from .extensions import made_with_the_tables
 
 POSTGRESQL = [
     """CREATE FUNCTION org_members_copy_name() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -47,15 +45,9 @@ def create_statements(dialect: str) -> list[str]:
     return POSTGRESQL if dialect == "postgresql" else SQLITE
 
 
-@event.listens_for(db.metadata, "after_create")
-def _create(target, connection, **kw):
-    for statement in create_statements(connection.dialect.name):
-        connection.execute(text(statement))
-
-
-@event.listens_for(db.metadata, "before_drop")
-def _drop(target, connection, **kw):
+def drop_statements(dialect: str) -> list[str]:
     # On SQLite the triggers go with their tables.
-    if connection.dialect.name == "postgresql":
-        for statement in POSTGRESQL_DROP:
-            connection.execute(text(statement))
+    return POSTGRESQL_DROP if dialect == "postgresql" else []
+
+
+made_with_the_tables(create_statements, drop_statements)

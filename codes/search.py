@@ -19,12 +19,12 @@ made with the tables (the metadata's after_create) and by the migration, and
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Select, event, literal_column, select, text
+from sqlalchemy import Column, ColumnElement, Select, literal_column, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.expression import table as sql_table
 
 from . import byids
-from .extensions import db
+from .extensions import db, made_with_the_tables
 
 # (table, column, index or FTS table name)
 INDEXED = (("codes", "key", "codes_key_search"), ("users", "search_key", "users_search"))
@@ -78,16 +78,7 @@ def drop_statements(dialect: str) -> list[str]:
     return [f"DROP TABLE IF EXISTS {name}" for *_, name in INDEXED]
 
 
-@event.listens_for(db.metadata, "after_create")
-def _create(target, connection, **kw):
-    for statement in create_statements(connection.dialect.name):
-        connection.execute(text(statement))
-
-
-@event.listens_for(db.metadata, "before_drop")
-def _drop(target, connection, **kw):
-    for statement in drop_statements(connection.dialect.name):
-        connection.execute(text(statement))
+made_with_the_tables(create_statements, drop_statements)
 
 
 def not_in_models(obj, name, type_, reflected, compare_to):
