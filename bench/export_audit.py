@@ -41,6 +41,7 @@ def main():
         growth.build_org(admin, "Beside", args.students // 10, args.codes // 10, rng, utcnow())
         world = growth.build_org(admin, "Audit", args.students, args.codes, rng, utcnow())
         db.session.commit()
+        growth.settle()
         print(f"{world['events']:,} events built in {time.perf_counter() - began:.1f} s", flush=True)
         admin_id = admin.id
         db.session.remove()

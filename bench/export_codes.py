@@ -38,6 +38,7 @@ def main():
         began = time.perf_counter()
         world = growth.build_org(admin, "Export", args.students, args.codes, random.Random(2027), utcnow())
         db.session.commit()
+        growth.settle()
         print(f"{world['codes']:,} codes built in {time.perf_counter() - began:.1f} s", flush=True)
         admin_id = admin.id
         db.session.remove()
