@@ -743,3 +743,23 @@ def test_a_short_list_of_batches_has_no_finder(admin, school):
     page = soup(admin.get(url(org)))
     assert len(_batch_options(page)) == 1
     assert page.select_one("#batch-find") is None
+
+
+def test_each_row_says_what_its_code_unlocks_classrooms_then_courses_by_name(admin, school, make):
+    """The table's "Course / classroom" cell, for a page of codes read together
+    and for a row swapped alone after Deactivate: the code's classrooms by name,
+    then its courses by name, and nothing of another code's."""
+    org, room, algebra = school
+    zoo, art = make.classroom(org, "Zoo Club"), make.classroom(org, "Art Room")
+    biology = make.course(org, "Biology")
+    many = make.code(org, "MANY-TARGETS-1", classrooms=[zoo, room, art], courses=[biology, algebra])
+    make.code(org, "ONE-COURSE-22", courses=[biology])
+    page = soup(admin.get(url(org, "?status=all")))
+    cells = {r[0]: r[1] for r in rows(page)}
+    assert cells["MANY-TARGETS-1"] == "Art Room, Room 9A, Zoo Club, Algebra, Biology"
+    assert cells["ONE-COURSE-22"] == "Biology"
+    response = admin.post(
+        url(org, f"/codes/{many.id}/deactivate"), data={"next": url(org), "confirmed": "1"}, headers=HX
+    )
+    body = soup(response).find("tbody", id=f"code-{many.id}")
+    assert body.select_one("td.targets").get_text(strip=True) == "Art Room, Room 9A, Zoo Club, Algebra, Biology"

@@ -183,7 +183,12 @@ def deactivate(org_id, code_id):
     flash(messages.code_deactivated(code), "success")
     if is_htmx():
         return render_template(
-            "bulk/_code.html", org=org, scope=scope, code=code, here=safe_next(request.form.get("next")) or ""
+            "bulk/_code.html",
+            org=org,
+            scope=scope,
+            code=code,
+            targets=operations.target_names([code.id]),
+            here=safe_next(request.form.get("next")) or "",
         )
     return back(url_for("bulk.codes", org_id=org.id))
 
