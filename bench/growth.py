@@ -538,20 +538,30 @@ def new_people(app, world, count, member, tag=""):
     return [signed_in(app, i) for i in ids]
 
 
-def redemption_ms(app, world, runs, member):
-    people = new_people(app, world, runs + 1, member)
-    code = world["join_codes"][3]
-    spent = []
-    for n, client in enumerate(people):
-        began = time.perf_counter()
-        body = ok(
-            client.post(
-                "/redeem", data={"code": code}, headers=HX, environ_base={"REMOTE_ADDR": f"192.0.2.{n % 250}"}
-            )
-        ).get_data(as_text=True)
-        spent.append(1000 * (time.perf_counter() - began))
-        assert "Room 03" in body, body[:500]
-    return statistics.median(spent[1:]), people[0]
+def redemptions_ms(app, worlds, runs, member):
+    """A redemption's medians at each size, wall clock and the process's CPU in
+    milliseconds ({size: (wall, cpu)}), timed in turn, size by size, as the
+    pages are (measure), after one untimed at each; and a client of a person
+    who redeemed at each size ({size: client})."""
+    people = {size: new_people(app, world, runs + 1, member) for size, world in worlds.items()}
+    spent = {size: ([], []) for size in worlds}
+    for n in range(runs + 1):
+        for size, world in worlds.items():
+            began, used = time.perf_counter(), time.process_time()
+            body = ok(
+                people[size][n].post(
+                    "/redeem",
+                    data={"code": world["join_codes"][3]},
+                    headers=HX,
+                    environ_base={"REMOTE_ADDR": f"192.0.2.{n % 250}"},
+                )
+            ).get_data(as_text=True)
+            if n:
+                spent[size][0].append(1000 * (time.perf_counter() - began))
+                spent[size][1].append(1000 * (time.process_time() - used))
+            assert "Room 03" in body, body[:500]
+    medians = {size: (statistics.median(wall), statistics.median(cpu)) for size, (wall, cpu) in spent.items()}
+    return medians, {size: listed[0] for size, listed in people.items()}
 
 
 def redemption_pages(app, world, pages, member):
@@ -640,18 +650,23 @@ def measure(app, admin_id, worlds, runs, want_explain, want_pages=False):
             results.setdefault(f"{name}, CPU / the trivial page's", {})[size] = (cpu / trivial, None)
             if size == largest:
                 plans[name] = seen
+    redeemed = {}
+    for member in (False, True):
+        name = "redeem, a member's second code" if member else "redeem, a new student"
+        medians, redeemed = redemptions_ms(app, worlds, 3 * runs, member)
+        for size, (ms, cpu) in medians.items():
+            results.setdefault(name, {})[size] = (ms, None)
+            results.setdefault(f"{name}, CPU of the process", {})[size] = (cpu, None)
     for size, world in worlds.items():
         for name, url in exports(world):
             began = time.perf_counter()
             size_bytes = drain(admin.get(url, buffered=False))
             ms = 1000 * (time.perf_counter() - began)
             results.setdefault(f"{name} ({size_bytes / 2**20:.1f} MiB at S{size})", {})[size] = (ms, None)
-        for member in (False, True):
-            name = "redeem, a member's second code" if member else "redeem, a new student"
-            ms, person = redemption_ms(app, world, runs, member)
-            results.setdefault(name, {})[size] = (ms, None)
-            if buffers is not None:
+        if buffers is not None:
+            for member in (False, True):
                 touched[member][size] = redemption_pages(app, world, buffers, member)
+        person = redeemed[size]
         ms = median_ms(lambda person=person: ok(person.get("/profile")), runs)
         results.setdefault("profile (student)", {})[size] = (ms, None)
         print(f"S{size} measured", flush=True)
