@@ -2,12 +2,12 @@
 moving or removing a student between classrooms. Every function flushes and
 never commits."""
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from .. import audit
@@ -32,6 +32,8 @@ from ..models import (
     User,
     folded,
 )
+
+T = TypeVar("T")
 
 PAGE_SIZE = 25
 MAX_SEARCH = 100
@@ -136,6 +138,23 @@ def _pairs(statement):
     return grouped
 
 
+def _held(things: dict[int, T], rows: Select[tuple[int, int]] | Iterable[Any]) -> dict[int, list[T]]:
+    """(user_id, thing id) rows, or a select of them, as each person's things
+    among `things` (those one manages, in their order), the others left out: a
+    person's memberships of other organizations, and of what one does not
+    manage."""
+    if isinstance(rows, Select):
+        rows = db.session.execute(rows)
+    place = {thing_id: n for n, thing_id in enumerate(things)}
+    held: dict[int, set[int]] = {}
+    for user_id, thing_id in rows:
+        if thing_id in things:
+            held.setdefault(user_id, set()).add(thing_id)
+    return {
+        user_id: [things[i] for i in sorted(mine, key=place.__getitem__)] for user_id, mine in held.items()
+    }
+
+
 def _redeemed_in_scope(scope):
     """For those who manage part of the organization, only redemptions of the codes
     they manage; an admin manages them all, and needs no list of them."""
@@ -157,34 +176,32 @@ def person_rows(scope: Scope, users: Sequence[User]) -> list[PersonRow]:
             select(OrgMember).where(OrgMember.org_id == org.id, OrgMember.user_id.in_(ids))
         )
     }
-    in_classrooms: dict[int, list[Classroom]] = {}
+    # The classrooms and courses one manages, each kind in the organization's
+    # order of names; a person's memberships are read by their ids alone and
+    # named from these, so that no statement reads the organization's classrooms
+    # or courses and then every membership of each (tests/test_people_plans.py).
+    rooms = {c.id: c for c in scope.manageable_classrooms()}
+    courses = {c.id: c for c in scope.manageable_courses()}
+    memberships = db.session.execute(
+        select(ClassroomMember.user_id, ClassroomMember.classroom_id, ClassroomMember.ends_at).where(
+            ClassroomMember.user_id.in_(ids)
+        )
+    ).all()
+    in_classrooms = _held(rooms, [(user_id, classroom_id) for user_id, classroom_id, _ in memberships])
     ends: dict[int, dict[int, datetime]] = {}
-    for user_id, classroom, ends_at in db.session.execute(
-        select(ClassroomMember.user_id, Classroom, ClassroomMember.ends_at)
-        .join(Classroom, Classroom.id == ClassroomMember.classroom_id)
-        .where(Classroom.org_id == org.id, ClassroomMember.user_id.in_(ids))
-        .order_by(Classroom.name)
-    ):
-        in_classrooms.setdefault(user_id, []).append(classroom)
-        if ends_at is not None:
-            ends.setdefault(user_id, {})[classroom.id] = ends_at
-    leads = _pairs(
-        select(ClassroomLeader.user_id, Classroom)
-        .join(Classroom, Classroom.id == ClassroomLeader.classroom_id)
-        .where(Classroom.org_id == org.id, ClassroomLeader.user_id.in_(ids))
-        .order_by(Classroom.name)
+    for user_id, classroom_id, ends_at in memberships:
+        if ends_at is not None and classroom_id in rooms:
+            ends.setdefault(user_id, {})[classroom_id] = ends_at
+    leads = _held(
+        rooms,
+        select(ClassroomLeader.user_id, ClassroomLeader.classroom_id).where(ClassroomLeader.user_id.in_(ids)),
     )
-    teaches = _pairs(
-        select(CourseInstructor.user_id, Course)
-        .join(Course, Course.id == CourseInstructor.course_id)
-        .where(Course.org_id == org.id, CourseInstructor.user_id.in_(ids))
-        .order_by(Course.name)
+    teaches = _held(
+        courses,
+        select(CourseInstructor.user_id, CourseInstructor.course_id).where(CourseInstructor.user_id.in_(ids)),
     )
-    enrolled = _pairs(
-        select(Enrollment.user_id, Course)
-        .join(Course, Course.id == Enrollment.course_id)
-        .where(Course.org_id == org.id, Enrollment.user_id.in_(ids))
-        .order_by(Course.name)
+    enrolled = _held(
+        courses, select(Enrollment.user_id, Enrollment.course_id).where(Enrollment.user_id.in_(ids))
     )
     redemptions = _pairs(
         select(Redemption.user_id, Redemption)
@@ -211,17 +228,14 @@ def person_rows(scope: Scope, users: Sequence[User]) -> list[PersonRow]:
         row = PersonRow(user)
         if member is not None and member.is_admin:
             row.roles.append("Admin")
-        row.roles += [f"Leader of {c.name}" for c in leads.get(user.id, []) if scope.can_manage_classroom(c)]
-        row.roles += [
-            f"Instructor of {c.name}" for c in teaches.get(user.id, []) if scope.can_manage_course(c)
-        ]
+        row.roles += [f"Leader of {c.name}" for c in leads.get(user.id, [])]
+        row.roles += [f"Instructor of {c.name}" for c in teaches.get(user.id, [])]
         if member is not None and member.is_student:
             row.roles.append("Student")
             row.student = True
-        row.classrooms = [c for c in in_classrooms.get(user.id, []) if scope.can_manage_classroom(c)]
-        mine = ends.get(user.id, {})
-        row.ends = {c.id: mine[c.id] for c in row.classrooms if c.id in mine}
-        row.courses = [c for c in enrolled.get(user.id, []) if scope.can_manage_course(c)]
+        row.classrooms = in_classrooms.get(user.id, [])
+        row.ends = ends.get(user.id, {})
+        row.courses = enrolled.get(user.id, [])
         row.joined = [
             Joined(r.code.text, r.created_at, r.code, r.took_seat) for r in redemptions.get(user.id, [])
         ]
