@@ -257,8 +257,9 @@ def expected_for_staff(user: User, expected_id: int) -> tuple[ExpectedPerson, Cl
     return expected, classroom, scope
 
 
-def staff_organizations(user: User) -> Sequence[Organization]:
-    """Organizations where the person is an admin, leads a classroom or teaches a course."""
+def _staff_org_ids(user: User) -> CompoundSelect:
+    """The ids of the organizations where the person is an admin, leads a
+    classroom or teaches a course."""
     admin_orgs = select(OrgMember.org_id).where(OrgMember.user_id == user.id, OrgMember.is_admin)
     led = (
         select(Classroom.org_id)
@@ -270,9 +271,13 @@ def staff_organizations(user: User) -> Sequence[Organization]:
         .join(CourseInstructor, CourseInstructor.course_id == Course.id)
         .where(CourseInstructor.user_id == user.id)
     )
-    ids = admin_orgs.union(led, taught)
+    return admin_orgs.union(led, taught)
+
+
+def staff_organizations(user: User) -> Sequence[Organization]:
+    """Organizations where the person is an admin, leads a classroom or teaches a course."""
     return db.session.scalars(
-        select(Organization).where(Organization.id.in_(ids)).order_by(Organization.name)
+        select(Organization).where(Organization.id.in_(_staff_org_ids(user))).order_by(Organization.name)
     ).all()
 
 
@@ -295,10 +300,15 @@ def workplaces(user: User) -> list[Workplace]:
     return places
 
 
-def manages_any(user: User) -> bool:
+def manages_any(user: User, scope: "Scope | None" = None) -> bool:
     """Whether the person is staff anywhere (admin, leader or teacher): who the
-    navigation shows the organizations to."""
-    return user.is_authenticated and bool(staff_organizations(user))
+    navigation shows the organizations to. A page that has the person's scope
+    in an organization where they are staff already knows."""
+    if not user.is_authenticated:
+        return False
+    if isinstance(scope, Scope) and scope.user.id == user.id and scope.is_staff:
+        return True
+    return db.session.scalar(_staff_org_ids(user).limit(1)) is not None
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,35 @@ def test_staff_see_the_organizations_in_their_navigation(app, make):
     assert soup(client.get("/profile")).find(id="make-organization") is None
 
 
+def test_the_navigation_of_staff_pages_shows_the_organizations_to_staff_alone(app, make):
+    """On a page of an organization (which knows the person's scope there) as
+    on a page of none: to its admin, a leader and a teacher; never to someone
+    who is only a student, here or anywhere."""
+    org = make.org()
+    leo, tia, sam = make.user("Leo Leader"), make.user("Tia Teacher"), make.user("Sam Student")
+    room = make.classroom(org, "Room 9A", leaders=[leo])
+    algebra = make.course(org, "Algebra", instructors=[tia])
+    redeem(sam, room.join_code.text)
+    db.session.commit()
+    for person, pages in (
+        (org.admin, [f"/orgs/{org.id}", f"/orgs/{org.id}/users", f"/orgs/{org.id}/bulk", "/profile"]),
+        (leo, [f"/classrooms/{room.id}", "/profile"]),
+        (tia, [f"/courses/{algebra.id}", "/profile"]),
+    ):
+        client = app.test_client()
+        client.login(person)
+        for page in pages:
+            response = client.get(page)
+            assert response.status_code == 200, (person.name, page)
+            links = [a.get_text(strip=True) for a in soup(response).select("header nav a")]
+            assert "Organizations" in links, (person.name, page)
+    client = app.test_client()
+    client.login(sam)
+    for page in ("/profile", "/parents"):
+        links = [a.get_text(strip=True) for a in soup(client.get(page)).select("header nav a")]
+        assert "Organizations" not in links, page
+
+
 def test_a_teacher_in_two_places_finds_their_classrooms_and_courses_not_a_form(app, make):
     """Staff who land on /orgs (in several places) see where their work is: each
     organization with the classrooms they lead and the courses they teach, as

@@ -22,10 +22,11 @@ bp = Blueprint("orgs", __name__)
 
 
 @bp.app_template_global()
-def shows_organizations():
+def shows_organizations(scope=None):
     """Whether the navigation leads to the organizations: for staff only
-    (access.manages_any); anyone else may make one from their profile."""
-    return access.manages_any(current_user)
+    (access.manages_any, told the page's scope when it has one); anyone else
+    may make one from their profile."""
+    return access.manages_any(current_user, scope)
 
 
 @bp.before_request
