@@ -109,7 +109,10 @@ class Scope:
         return set(classroom_ids) <= self.classroom_ids and set(course_ids) <= self.course_ids
 
     def can_manage_code(self, code: Code) -> bool:
-        return self.can_manage_targets([c.id for c in code.classrooms], [c.id for c in code.courses])
+        # An admin manages every code: its targets are not read (nor loaded).
+        return self.admin or self.can_manage_targets(
+            [c.id for c in code.classrooms], [c.id for c in code.courses]
+        )
 
     def visible_codes(self) -> Select[tuple[Code]]:
         """A select of the organization's live codes this person may manage."""

@@ -377,8 +377,8 @@ def _among_visible_people(scope: access.Scope) -> ColumnElement[bool]:
 
 def names(scope: access.Scope, entries: list[Entry], links: bool = True) -> Names:
     """Read at once everything the entries name, from the organization alone: the
-    columns their parts show, and for links each code with its targets, which
-    scope.can_manage_code reads."""
+    columns their parts show, and for links each code, with its targets when
+    scope.can_manage_code reads them (not for an admin, who manages all)."""
     wanted = _wanted(entries)
     org_id = scope.org.id
 
@@ -393,13 +393,10 @@ def names(scope: access.Scope, entries: list[Entry], links: bool = True) -> Name
     if links:
         codes = {}
         if wanted[CODE]:
-            query = byids.among(
-                select(Code)
-                .where(Code.org_id == org_id)
-                .options(selectinload(Code.classrooms), selectinload(Code.courses)),
-                Code.id,
-                sorted(wanted[CODE]),
-            )
+            chosen = select(Code).where(Code.org_id == org_id)
+            if not scope.admin:
+                chosen = chosen.options(selectinload(Code.classrooms), selectinload(Code.courses))
+            query = byids.among(chosen, Code.id, sorted(wanted[CODE]))
             codes = {code.id: code for code in db.session.scalars(query)}
     else:
         codes = load((Code.id, Code.text), wanted[CODE], Code.org_id == org_id)
