@@ -63,8 +63,10 @@ def big_school():
         # planner's average of enrollments per course is small, far below the
         # big organization's own.
         others = make.org(name="Elm School")
-        small = [make_course_row(others, n) for n in range(OTHER_COURSES)]
-        db.session.execute(insert(Course), small)
+        db.session.execute(
+            insert(Course),
+            [dict(org_id=others.id, name=f"Small course {n:03d}") for n in range(OTHER_COURSES)],
+        )
         other_ids = db.session.scalars(select(Course.id).where(Course.org_id == others.id)).all()
         db.session.execute(
             insert(Enrollment),
@@ -76,10 +78,6 @@ def big_school():
         yield app, org
         db.session.remove()
         db.engine.dispose()
-
-
-def make_course_row(org, n):
-    return dict(org_id=org.id, name=f"Small course {n:03d}")
 
 
 def test_a_page_of_people_reads_its_own_peoples_memberships(big_school):
