@@ -132,3 +132,16 @@ def log_in(page, server, email, password):
     page.fill("#password", password)
     page.click("form button")
     page.wait_for_load_state("networkidle")
+
+
+def eventually(page, check, seconds=5.0):
+    """Whether check() comes true within `seconds`, asked again every 40 ms: for
+    what the page does a moment after an answer or a swap (moving the focus,
+    filling a live region, loading an image). Polled from here, not with
+    Playwright's wait_for_function: the page's CSP (no 'unsafe-eval') refuses
+    the eval it polls with once its first try fails, so under load it failed."""
+    for _ in range(max(1, int(seconds * 25))):
+        if check():
+            return True
+        page.wait_for_timeout(40)
+    return bool(check())

@@ -6,7 +6,7 @@ what was used."""
 import pytest
 
 from a11y_support import seed
-from browser_support import log_in, screenshot
+from browser_support import eventually, log_in, screenshot
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -17,13 +17,8 @@ def region(page, name):
 
 
 def announced(page, words, name="announcements"):
-    """Whether the words come into the region (filled a moment after the answer).
-    Polled from here: the page's CSP refuses wait_for_function's eval."""
-    for _ in range(75):
-        if words in region(page, name):
-            return True
-        page.wait_for_timeout(40)
-    return False
+    """Whether the words come into the region (filled a moment after the answer)."""
+    return eventually(page, lambda: words in region(page, name))
 
 
 @pytest.fixture

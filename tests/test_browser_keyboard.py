@@ -6,7 +6,7 @@ page's live regions (templates/base.html), which screen readers announce."""
 import pytest
 
 from a11y_support import seed
-from browser_support import log_in, screenshot
+from browser_support import eventually, log_in, screenshot
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -27,17 +27,14 @@ def tab_to(page, selector, most=80):
 
 
 def focused(page, selector):
-    return page.evaluate(f"{ACTIVE}.matches({selector!r})")
+    """Whether the focus is on what the selector names, or comes there a moment
+    after (the app moves it once a swap has settled)."""
+    return eventually(page, lambda: page.evaluate(f"{ACTIVE}.matches({selector!r})"))
 
 
 def said(page, words):
-    """Whether the words come into a live region (filled a moment after the swap).
-    Polled from here: the page's CSP refuses wait_for_function's eval."""
-    for _ in range(50):
-        if words in page.evaluate(SAID):
-            return True
-        page.wait_for_timeout(40)
-    return False
+    """Whether the words come into a live region (filled a moment after the swap)."""
+    return eventually(page, lambda: words in page.evaluate(SAID))
 
 
 @pytest.fixture
@@ -161,10 +158,7 @@ def test_the_leader_picker_narrows_as_one_types_and_keeps_the_focus(live_server,
     assert page.locator(options).count() > 2
     page.focus("#leader-search")
     page.keyboard.type("cleo", delay=30)
-    for _ in range(100):
-        if page.locator(options).count() == 1:
-            break
-        page.wait_for_timeout(40)
+    eventually(page, lambda: page.locator(options).count() == 1)
     assert page.inner_text(options).startswith("Cleo Classmate")
     assert page.url.endswith("/settings"), "the live search stays on the page"
     assert page.evaluate("document.activeElement.id") == "leader-search", "typing goes on"

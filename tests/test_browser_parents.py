@@ -3,7 +3,7 @@ flipping a classroom's parent switch in place, and a parent linking in place."""
 
 import pytest
 
-from browser_support import log_in, screenshot
+from browser_support import eventually, log_in, screenshot
 from conftest import PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
@@ -77,12 +77,8 @@ ANNOUNCED = "document.getElementById('announcements').textContent"
 
 def announced(page, words):
     """Whether the words come into the page's own live region (#announcements,
-    filled a moment after the answer). Polled: the CSP refuses wait_for_function."""
-    for _ in range(50):
-        if words in page.evaluate(ANNOUNCED):
-            return True
-        page.wait_for_timeout(40)
-    return False
+    filled a moment after the answer)."""
+    return eventually(page, lambda: words in page.evaluate(ANNOUNCED))
 
 
 def make_a_code(page, server, world):
@@ -118,10 +114,9 @@ def test_share_where_copying_is_refused_selects_the_link_and_says_how(live_serve
     )
     link = make_a_code(page, live_server, world)
     page.click("#parent-codes tr.just-made button.share")
-    for _ in range(50):
-        if "Copying is blocked" in page.evaluate("document.getElementById('alerts').textContent"):
-            break
-        page.wait_for_timeout(40)
+    eventually(
+        page, lambda: "Copying is blocked" in page.evaluate("document.getElementById('alerts').textContent")
+    )
     assert page.evaluate("document.getElementById('alerts').textContent").startswith(
         "Copying is blocked here"
     )
@@ -136,10 +131,7 @@ def test_share_with_a_share_sheet_hands_it_the_link(live_server, page):
     )
     link = make_a_code(page, live_server, world)
     page.click("#parent-codes tr.just-made button.share")
-    for _ in range(50):
-        if page.evaluate("window.sharedWith"):
-            break
-        page.wait_for_timeout(40)
+    eventually(page, lambda: page.evaluate("window.sharedWith"))
     assert page.evaluate("window.sharedWith") == {"url": link}
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from browser_support import log_in, screenshot
+from browser_support import eventually, log_in, screenshot
 from codes.extensions import db
 from codes.models import utcnow
 from codes.redeem.operations import redeem
@@ -88,7 +88,7 @@ def test_users_tab_searches_in_place_and_the_address_follows(live_server, page):
     page.evaluate("window.stillThisPage = true")
     page.fill("#q", "Student 00")
     page.wait_for_url("**/users?q=Student%2000*")
-    page.wait_for_function("document.querySelectorAll('tr.person-row').length === 10")
+    assert eventually(page, lambda: page.evaluate("document.querySelectorAll('tr.person-row').length") == 10)
     assert page.evaluate("window.stillThisPage") is True, "the list was swapped, not the page reloaded"
     screenshot(page, "users-search")
     page.reload()

@@ -3,7 +3,7 @@ place, and the printable page of a code with its QR code."""
 
 import pytest
 
-from browser_support import log_in, screenshot
+from browser_support import eventually, log_in, screenshot
 from codes.extensions import db
 from codes.redeem.operations import redeem
 from codes.seats import operations as seats
@@ -80,7 +80,7 @@ def test_staff_change_the_join_code_in_place_and_print_it(live_server, page):
     page.wait_for_selector("article.poster")
     assert page.inner_text(".poster-code") == new
     # Clicking a link waits for the new page's elements, not for its images.
-    page.wait_for_function("document.querySelector('.poster-qr').complete")
+    assert eventually(page, lambda: page.evaluate("document.querySelector('.poster-qr').complete"))
     assert page.evaluate("document.querySelector('.poster-qr').naturalWidth") > 0
     assert page.locator("button[data-print]").is_visible()
     screenshot(page, "seats-print")
