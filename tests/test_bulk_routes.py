@@ -764,3 +764,16 @@ def test_each_row_says_what_its_code_unlocks_classrooms_then_courses_by_name(adm
     )
     body = soup(response).find("tbody", id=f"code-{many.id}")
     assert body.select_one("td.targets").get_text(strip=True) == unlocks
+
+
+def test_a_codes_classroom_list_and_its_report_word_what_it_unlocks_as_the_table_does(admin, school, make):
+    """One wording (bulk.operations.unlocks) on every page that says what a code
+    unlocks: the classroom's codes tab, and the code's report."""
+    org, room, algebra = school
+    zoo = make.classroom(org, "Zoo Club")
+    code = make.code(org, "BOTH-KINDS-31", classrooms=[zoo, room], courses=[algebra])
+    tab = soup(admin.get(f"/classrooms/{room.id}/codes"))
+    cells = [td.get_text(strip=True) for td in tab.select("td[data-label=Unlocks]")]
+    assert "Room 9A, Zoo Club, Algebra" in cells
+    report = soup(admin.get(f"/codes/{code.id}/report")).select_one("p.muted").get_text(" ", strip=True)
+    assert report.startswith("Unlocks Room 9A, Zoo Club, Algebra")

@@ -426,10 +426,21 @@ class CodePage:
         return self.counted.total
 
 
+def unlocks(names: Sequence[str]) -> str:
+    """What a code unlocks as a row shows it: its classrooms' names, then its
+    courses', each kind by name, joined by commas."""
+    return ", ".join(names)
+
+
+def code_unlocks(code: Code) -> str:
+    """unlocks for one code whose classrooms and courses are loaded (the
+    relationships are ordered by name)."""
+    return unlocks([c.name for c in code.classrooms] + [c.name for c in code.courses])
+
+
 def target_names(code_ids: Sequence[int]) -> dict[int, str]:
-    """What each code unlocks as a row of the table shows it: its classrooms by
-    name, then its courses by name, joined by commas (no entry for a code that
-    unlocks nothing). One statement of plain rows for a whole page: loading
+    """What each code unlocks (`unlocks`), for a page of codes (no entry for a
+    code that unlocks nothing). One statement of plain rows for a whole page: loading
     each code's classrooms and courses as objects cost a page of fifty codes
     more than reading the codes themselves."""
     if not code_ids:
@@ -449,7 +460,7 @@ def target_names(code_ids: Sequence[int]) -> dict[int, str]:
         )
     ):
         listed.setdefault(code_id, []).append(name)
-    return {code_id: ", ".join(names) for code_id, names in listed.items()}
+    return {code_id: unlocks(names) for code_id, names in listed.items()}
 
 
 def codes_page(

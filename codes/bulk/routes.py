@@ -37,6 +37,12 @@ bp = Blueprint("bulk", __name__)
 
 
 @bp.app_template_global()
+def code_unlocks(code) -> str:
+    """What one code unlocks, worded as every table of codes words it."""
+    return operations.code_unlocks(code)
+
+
+@bp.app_template_global()
 def code_row_urls(org_id: int) -> dict[str, Callable[[int], str]]:
     """The addresses each row of a codes table links to, by the code's id: built
     once for a table of fifty rows (bulk/_table.html), or for one row alone."""
