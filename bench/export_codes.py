@@ -67,7 +67,7 @@ def time_worker(app, admin_id, org_id, runs):
     for _ in range(runs):
         with app.app_context():
             admin = db.session.get(User, admin_id)
-            org, scope = access.org_for_staff(admin, org_id)
+            _, scope = access.org_for_staff(admin, org_id)
             export = exports.ask(admin, scope, exports.CODES, bulk.CodeFilter(status=bulk.ANY_STATUS))
             db.session.commit()
             export_id, attempt = export.id, export.attempt

@@ -303,7 +303,7 @@ def workplaces(user: User) -> list[Workplace]:
     return places
 
 
-def manages_any(user: User, scope: "Scope | None" = None) -> bool:
+def manages_any(user: User, scope: Scope | None = None) -> bool:
     """Whether the person is staff anywhere (admin, leader or teacher): who the
     navigation shows the organizations to. A page that has the person's scope
     in an organization where they are staff already knows."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from .. import audit
@@ -138,13 +138,10 @@ def _pairs(statement):
     return grouped
 
 
-def _held(things: dict[int, T], rows: Select[tuple[int, int]] | Iterable[Any]) -> dict[int, list[T]]:
-    """(user_id, thing id) rows, or a select of them, as each person's things
-    among `things` (those one manages, in their order), the others left out: a
-    person's memberships of other organizations, and of what one does not
-    manage."""
-    if isinstance(rows, Select):
-        rows = db.session.execute(rows)
+def _held(things: dict[int, T], rows: Iterable[tuple[int, int]]) -> dict[int, list[T]]:
+    """(user_id, thing id) rows as each person's things among `things` (those
+    one manages, in their order), the others left out: a person's memberships
+    of other organizations, and of what one does not manage."""
     place = {thing_id: n for n, thing_id in enumerate(things)}
     held: dict[int, set[int]] = {}
     for user_id, thing_id in rows:
@@ -194,14 +191,25 @@ def person_rows(scope: Scope, users: Sequence[User]) -> list[PersonRow]:
             ends.setdefault(user_id, {})[classroom_id] = ends_at
     leads = _held(
         rooms,
-        select(ClassroomLeader.user_id, ClassroomLeader.classroom_id).where(ClassroomLeader.user_id.in_(ids)),
+        db.session.execute(
+            select(ClassroomLeader.user_id, ClassroomLeader.classroom_id).where(
+                ClassroomLeader.user_id.in_(ids)
+            )
+        ).tuples(),
     )
     teaches = _held(
         courses,
-        select(CourseInstructor.user_id, CourseInstructor.course_id).where(CourseInstructor.user_id.in_(ids)),
+        db.session.execute(
+            select(CourseInstructor.user_id, CourseInstructor.course_id).where(
+                CourseInstructor.user_id.in_(ids)
+            )
+        ).tuples(),
     )
     enrolled = _held(
-        courses, select(Enrollment.user_id, Enrollment.course_id).where(Enrollment.user_id.in_(ids))
+        courses,
+        db.session.execute(
+            select(Enrollment.user_id, Enrollment.course_id).where(Enrollment.user_id.in_(ids))
+        ).tuples(),
     )
     redemptions = _pairs(
         select(Redemption.user_id, Redemption)
